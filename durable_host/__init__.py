@@ -1,0 +1,1 @@
+"""durable_host: run a Python Durable Functions app (v1 model) without Core Tools or .NET."""

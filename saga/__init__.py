@@ -1,0 +1,1 @@
+"""The saga's domain: models, decisions and the order and payment ledgers."""

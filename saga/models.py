@@ -1,0 +1,162 @@
+"""The saga's data, validated on every side of every Durable boundary.
+
+Everything that crosses a boundary travels as plain JSON (`model_dump(mode="json")`) and is
+validated again on arrival, so a replay or a retry never depends on pickled objects.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+CENT = Decimal("0.01")
+MAX_LINES = 50  # one entity-group batch holds at most 100 operations
+MAX_QUANTITY = 10_000
+
+_FORBIDDEN_ID_CHARS = set("/\\#?")
+
+
+def _check_identifier(value: str) -> str:
+    """Durable instance ids and table keys reject these characters; refuse them at the door."""
+    if value.startswith("@"):
+        raise ValueError("must not start with '@'")
+    bad = sorted({c for c in value if c in _FORBIDDEN_ID_CHARS or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(f"must not contain {shown}")
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_identifier)]
+
+
+def money(value: Decimal | str | int) -> Decimal:
+    """A money amount with exactly two places (rounding is the caller's decision, not ours)."""
+    amount = Decimal(value)
+    if amount != amount.quantize(CENT):
+        raise ValueError(f"money has at most two decimal places, got {value}")
+    return amount.quantize(CENT)
+
+
+Money = Annotated[Decimal, AfterValidator(money)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderLine(Model):
+    sku: Identifier
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
+
+
+class OrderRequest(Model):
+    """The body of POST /api/orders."""
+
+    orderId: Identifier | None = None
+    customerId: Identifier
+    items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[OrderLine]) -> list[OrderLine]:
+        seen: set[str] = set()
+        for line in items:
+            if line.sku in seen:
+                raise ValueError(f"sku {line.sku!r} appears more than once; merge the quantities")
+            seen.add(line.sku)
+        return items
+
+
+class PricedLine(Model):
+    sku: Identifier
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    unitPrice: Money
+
+
+class PricedOrder(Model):
+    """An order priced from the catalog: what the saga reserves and charges."""
+
+    orderId: Identifier
+    customerId: Identifier
+    lines: list[PricedLine] = Field(min_length=1, max_length=MAX_LINES)
+    amount: Money
+
+    def same_request(self, request: OrderRequest) -> bool:
+        """True when `request` asks for exactly this order (prices may have moved since)."""
+        asked = {(line.sku, line.quantity) for line in request.items}
+        have = {(line.sku, line.quantity) for line in self.lines}
+        return request.customerId == self.customerId and asked == have
+
+
+class SagaPolicy(Model):
+    """Retry and deadline settings, fixed into the saga's input so every replay sees the same."""
+
+    stepRetryAttempts: int = Field(default=3, ge=1, le=100)
+    stepRetryIntervalMs: int = Field(default=1000, ge=1)
+    compensationRetryAttempts: int = Field(default=10, ge=1, le=1000)
+    compensationRetryIntervalMs: int = Field(default=2000, ge=1)
+    stepDeadlineSeconds: float = Field(default=60.0, gt=0)
+
+
+class SagaInput(Model):
+    order: PricedOrder
+    policy: SagaPolicy = SagaPolicy()
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"  # a business failure: nothing took effect
+    FAILED = "failed"  # still failing after its retries; outcome unknown
+    TIMED_OUT = "timed_out"  # not settled by the deadline; outcome unknown
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+
+
+class StepResult(Model):
+    status: StepStatus
+    reason: str | None = None
+
+
+class StepOutcome(Model):
+    """What a forward or rollback activity returns. Business failures are outcomes, not errors,
+    so they are never retried."""
+
+    ok: bool
+    reason: str | None = None
+
+
+class Outcome(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+
+
+class SagaSteps(Model):
+    order: StepResult = StepResult(status=StepStatus.PENDING)
+    payment: StepResult = StepResult(status=StepStatus.PENDING)
+
+
+class SagaProgress(Model):
+    """The orchestrator's custom status, updated at each stage."""
+
+    stage: str
+    outcome: Outcome = Outcome.RUNNING
+    steps: SagaSteps = SagaSteps()
+
+
+class SagaResult(Model):
+    """The orchestrator's output."""
+
+    orderId: Identifier
+    outcome: Outcome
+    amount: Money
+    steps: SagaSteps
