@@ -1,0 +1,208 @@
+"""The HTTP face of the saga, and the one module in saga/ that speaks azure.functions.
+
+Each function folder's `main` is a one-line call into here. Every answer is JSON; every refusal
+is the error document `{"errors": [{"field": "items.0.quantity", "message": "..."}]}` (field ""
+when no single field is to blame), never a stack trace: bad input is 4xx, storage or the Durable
+host being unreachable is 503 (try again), and anything else is logged and answered 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import aiohttp
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from saga.models import SagaInput
+from saga.settings import SettingsError, load_settings
+from saga.starter import (
+    FieldError,
+    Rejected,
+    ensure_same_order,
+    new_order_id,
+    parse_identifier,
+    parse_order_request,
+    price_order,
+)
+from saga.storage import ledgers
+from saga.views import InstanceSnapshot, customer_view, inventory_view, order_view
+
+ORCHESTRATOR = "OrderSaga"
+RETRY_AFTER_SECONDS = "5"
+
+log = logging.getLogger(__name__)
+
+
+class OrchestrationClient(Protocol):
+    """The part of `azure.durable_functions.DurableOrchestrationClient` these endpoints use."""
+
+    async def get_status(self, instance_id: str, *, show_input: bool = ...) -> Any: ...
+
+    async def start_new(
+        self, orchestration_function_name: str, instance_id: str | None, client_input: Any
+    ) -> str: ...
+
+    def create_check_status_response(
+        self, request: func.HttpRequest, instance_id: str
+    ) -> func.HttpResponse: ...
+
+
+class ServiceUnavailable(Exception):
+    """Storage or the Durable host could not be reached or refused to work; retrying may help."""
+
+
+def json_response(
+    payload: Any, status: int = HTTPStatus.OK, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload),
+        status_code=status,
+        headers=headers,
+        mimetype="application/json",
+        charset="utf-8",
+    )
+
+
+def error_response(
+    status: int, errors: Sequence[FieldError], headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """The error document every endpoint answers with when it does not do what was asked."""
+    return json_response({"errors": [error.to_json() for error in errors]}, status, headers)
+
+
+async def start_saga(req: func.HttpRequest, client: OrchestrationClient) -> func.HttpResponse:
+    """POST /api/orders: validate, price, and start "OrderSaga" with the order id as instance id.
+
+    202 with the check-status payload, also for a repeat of an order already started; 400 for a
+    bad body, 422 for unknown SKUs, 409 when the order id belongs to a different order.
+    """
+    try:
+        request = parse_order_request(req.get_body())
+        order_id = request.orderId or new_order_id()
+        if request.orderId is not None:
+            existing = await _status(client, order_id)
+            if existing:
+                ensure_same_order(request, order_id, existing.input_)
+                return client.create_check_status_response(req, order_id)
+        # Table storage calls block; keep them off the event loop the Durable client runs on.
+        order = await asyncio.to_thread(lambda: price_order(ledgers().inventory, request, order_id))
+        saga_input = SagaInput(order=order, policy=load_settings().policy).model_dump(mode="json")
+        try:
+            await client.start_new(ORCHESTRATOR, order_id, saga_input)
+        except Exception as error:
+            # Most likely an identical request won the race between our read and our start:
+            # whatever holds the id now decides the answer, as for a repeat.
+            log.warning("starting order %s was refused (%s); reading it back", order_id, error)
+            existing = await _status(client, order_id)
+            if not existing:
+                raise ServiceUnavailable(
+                    f"the Durable host did not start order {order_id!r}: {error}"
+                ) from error
+            ensure_same_order(request, order_id, existing.input_)
+        return client.create_check_status_response(req, order_id)
+    except Exception as error:
+        return _failure(error, "starting an order")
+
+
+async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.HttpResponse:
+    """GET /api/orders/{orderId}: the saga's status and what the ledgers recorded; 404 unknown."""
+    try:
+        order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
+        status = await _status(client, order_id)
+        if not status:
+            return _not_found("orderId", f"no order {order_id!r}")
+        instance = InstanceSnapshot(
+            runtime_status=status.runtime_status.value if status.runtime_status else "Unknown",
+            input=status.input_,
+            custom_status=status.custom_status,
+            output=status.output,
+            created_time=status.created_time,
+            last_updated_time=status.last_updated_time,
+        )
+        saga_input = instance.saga_input()
+        order_record, payment_record = None, None
+        if saga_input is not None:
+            order = saga_input.order
+            order_record, payment_record = await asyncio.to_thread(
+                lambda: (
+                    ledgers().inventory.order_record(order_id),
+                    ledgers().wallets.payment_record(order.customerId, order_id),
+                )
+            )
+        return json_response(order_view(order_id, instance, order_record, payment_record))
+    except Exception as error:
+        return _failure(error, "reading an order")
+
+
+def get_customer(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/customers/{customerId}: `{customerId, balance}`; 404 when there is no wallet."""
+    try:
+        customer_id = parse_identifier(req.route_params.get("customerId", ""), "customerId")
+        wallet = ledgers().wallets.wallet(customer_id)
+        if wallet is None:
+            return _not_found("customerId", f"no customer {customer_id!r}")
+        return json_response(customer_view(wallet))
+    except Exception as error:
+        return _failure(error, "reading a customer")
+
+
+def get_inventory(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/inventory/{sku}: `{sku, unitPrice, available}`; 404 when not in the catalog."""
+    try:
+        sku = parse_identifier(req.route_params.get("sku", ""), "sku")
+        item = ledgers().inventory.item(sku)
+        if item is None:
+            return _not_found("sku", f"no sku {sku!r} in the catalog")
+        return json_response(inventory_view(item))
+    except Exception as error:
+        return _failure(error, "reading a catalog item")
+
+
+async def _status(client: OrchestrationClient, instance_id: str) -> Any:
+    """The instance's status (falsy when unknown); the host being unreachable is a 503."""
+    try:
+        return await client.get_status(instance_id, show_input=True)
+    except Exception as error:
+        raise ServiceUnavailable(
+            f"the Durable host could not report on instance {instance_id!r}: {error}"
+        ) from error
+
+
+def _not_found(field: str, message: str) -> func.HttpResponse:
+    return error_response(HTTPStatus.NOT_FOUND, [FieldError(field, message)])
+
+
+def _failure(error: Exception, doing: str) -> func.HttpResponse:
+    """The answer for anything that stopped a request, logged at the level it deserves."""
+    if isinstance(error, Rejected):
+        return error_response(error.status, error.errors)
+    if isinstance(error, SettingsError):
+        log.error("%s failed: %s", doing, error)
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            [FieldError("", f"the app is misconfigured: {error}")],
+        )
+    if isinstance(error, ServiceUnavailable | AzureError | aiohttp.ClientError | TimeoutError):
+        log.exception("%s failed: a service is unavailable", doing)
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            [FieldError("", f"a service is unavailable, try again shortly: {_summary(error)}")],
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    log.exception("%s failed unexpectedly", doing)
+    return error_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        [FieldError("", f"{doing} failed unexpectedly ({type(error).__name__}); see the logs")],
+    )
+
+
+def _summary(error: Exception) -> str:
+    """The first line of an error's text: Azure errors append pages of request details."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

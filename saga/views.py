@@ -1,0 +1,163 @@
+"""Read models for the GET endpoints: what a user sees of an order, a customer and a SKU.
+
+Money is always a JSON string with exactly two places ("1000.00"), never a number, so that no
+client parses it into a float. Views are plain JSON-ready dicts built from the Durable status and
+the ledgers; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from saga.models import CENT, SagaInput, SagaProgress, SagaResult, SagaSteps
+
+M = TypeVar("M", bound=BaseModel)
+
+COMPLETED = "Completed"
+"""The Durable runtime status whose output is the saga's result."""
+_ENDED_BADLY = {"Failed", "Terminated"}
+
+
+class WalletView(Protocol):
+    @property
+    def customerId(self) -> str: ...
+    @property
+    def balance(self) -> Decimal: ...
+
+
+class CatalogView(Protocol):
+    @property
+    def sku(self) -> str: ...
+    @property
+    def unitPrice(self) -> Decimal: ...
+    @property
+    def available(self) -> int: ...
+
+
+class LedgerRecord(Protocol):
+    """What the order and payment ledgers both remember about one order."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    """What the Durable status API says about one saga instance.
+
+    `input`, `custom_status` and `output` are as the status API returns them: parsed JSON, or
+    JSON text when the host stored a JSON string (the Python client double-encodes inputs).
+    """
+
+    runtime_status: str
+    input: Any
+    custom_status: Any
+    output: Any
+    created_time: datetime | None
+    last_updated_time: datetime | None
+
+    def saga_input(self) -> SagaInput | None:
+        return _parsed(SagaInput, self.input)
+
+    def progress(self) -> SagaProgress | None:
+        return _parsed(SagaProgress, self.custom_status)
+
+    def result(self) -> SagaResult | None:
+        return _parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
+
+
+def money_text(amount: Decimal) -> str:
+    """Money as a JSON string with two places: Decimal("1000") -> "1000.00"."""
+    return f"{amount.quantize(CENT):f}"
+
+
+def customer_view(wallet: WalletView) -> dict[str, str]:
+    """`{customerId, balance}`; balance is a string with two places."""
+    return {"customerId": wallet.customerId, "balance": money_text(wallet.balance)}
+
+
+def inventory_view(item: CatalogView) -> dict[str, Any]:
+    """`{sku, unitPrice, available}`; unitPrice is a string with two places."""
+    return {"sku": item.sku, "unitPrice": money_text(item.unitPrice), "available": item.available}
+
+
+def order_view(
+    order_id: str,
+    instance: InstanceSnapshot,
+    order_record: LedgerRecord | None,
+    payment_record: LedgerRecord | None,
+) -> dict[str, Any]:
+    """`{orderId, runtimeStatus, outcome?, amount, steps, createdTime, lastUpdatedTime, ...}`.
+
+    The saga's own account comes from its output once it completed, else from its custom status
+    (`stage` is present while it runs). `ledgers` adds what the order and payment ledgers
+    record for the order, so a user sees the effects, not only the saga's belief about them.
+    `amount` is a string with two places, or null when the instance carries no saga input.
+    """
+    saga_input = instance.saga_input()
+    result = instance.result()
+    progress = instance.progress()
+    view: dict[str, Any] = {"orderId": order_id, "runtimeStatus": instance.runtime_status}
+    steps = SagaSteps()
+    amount = saga_input.order.amount if saga_input else None
+    if result is not None:
+        view["outcome"] = result.outcome.value
+        steps = result.steps
+        amount = result.amount
+    elif progress is not None:
+        view["outcome"] = progress.outcome.value
+        view["stage"] = progress.stage
+        steps = progress.steps
+    if saga_input is not None:
+        view["customerId"] = saga_input.order.customerId
+    view["amount"] = None if amount is None else money_text(amount)
+    view["steps"] = steps.model_dump(mode="json")
+    view["createdTime"] = _timestamp(instance.created_time)
+    view["lastUpdatedTime"] = _timestamp(instance.last_updated_time)
+    if instance.runtime_status in _ENDED_BADLY and isinstance(instance.output, str):
+        view["error"] = instance.output  # the reason the host recorded
+    view["ledgers"] = {"order": _record(order_record), "payment": _record(payment_record)}
+    return view
+
+
+def _record(record: LedgerRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "status": str(record.status),
+        "amount": money_text(record.amount),
+        "reason": record.reason,
+    }
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    """The Durable status API's format: UTC to the second, `Z` suffix."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parsed(model: type[M], value: Any) -> M | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if value is None:
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
