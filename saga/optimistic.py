@@ -1,0 +1,85 @@
+"""Optimistic concurrency for the ledgers: read, decide, write with ETags, and on a lost race decide
+again from a fresh read.
+
+A step never holds a lock. It reads the rows it needs, decides, and commits one entity-group
+transaction whose updates carry the ETags it read (and whose new records are creates). If another
+writer got there first, the commit fails as a whole with 412 (row changed) or 409 (record exists),
+and the step starts over. Only a bounded number of times: after that the step raises
+`LedgerContention`, a transient error the orchestrator's retry policy handles.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableEntity, UpdateMode
+
+MAX_ATTEMPTS = 30
+_FIRST_BACKOFF_SECONDS = 0.005
+_MAX_BACKOFF_SECONDS = 0.1
+_CONFLICT_STATUSES = {409, 412}
+
+T = TypeVar("T")
+
+
+class LedgerContention(RuntimeError):
+    """Other writers kept winning the race for the same rows; retrying later is expected to work."""
+
+
+def is_conflict(error: HttpResponseError) -> bool:
+    """True when a write lost an optimistic race (a changed ETag, or a record that now exists)."""
+    return error.status_code in _CONFLICT_STATUSES
+
+
+def retry_on_conflict(what: str, decide: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
+    """Run `decide` until it commits without a conflict; `what` names the step in the error."""
+    for attempt in range(attempts):
+        if attempt:
+            # Jittered, growing backoff: racing writers spread out instead of colliding again.
+            ceiling = min(_MAX_BACKOFF_SECONDS, _FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            time.sleep(random.uniform(0, ceiling))
+        try:
+            return decide()
+        except HttpResponseError as error:
+            if not is_conflict(error):
+                raise
+    raise LedgerContention(
+        f"{what}: the rows kept changing under concurrent writers; gave up after {attempts} "
+        "attempts (safe to retry: nothing was applied)"
+    )
+
+
+def read_row(table: TableClient, partition_key: str, row_key: str) -> TableEntity | None:
+    """The row with its ETag in `.metadata`, or None when it does not exist."""
+    try:
+        return table.get_entity(partition_key, row_key)
+    except ResourceNotFoundError:
+        return None
+
+
+def guarded_update(row: TableEntity, changes: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+    """A transaction operation that merges `changes` into `row` only if nobody changed it since."""
+    entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], **changes}
+    return (
+        "update",
+        entity,
+        {
+            "mode": UpdateMode.MERGE,
+            "etag": row.metadata["etag"],
+            "match_condition": MatchConditions.IfNotModified,
+        },
+    )
+
+
+def create_if_absent(table: TableClient, entity: dict[str, Any]) -> bool:
+    """Create the row unless one with its keys exists (never overwriting); True when created."""
+    try:
+        table.create_entity(entity)
+    except ResourceExistsError:
+        return False
+    return True

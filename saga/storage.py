@@ -1,0 +1,61 @@
+"""Opens the ledgers' tables in Azure Table storage, once per process.
+
+Activities run on a thread pool, so the process-wide ledgers are created under a lock; their table
+clients are safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from azure.data.tables import TableServiceClient
+
+from saga.demo_data import seed_demo_data
+from saga.faults import FaultPlan
+from saga.inventory import Inventory
+from saga.settings import Settings, load_settings
+from saga.wallet import Wallets
+
+INVENTORY_TABLE = "Inventory"
+WALLETS_TABLE = "Wallets"
+
+
+@dataclass(frozen=True)
+class Ledgers:
+    inventory: Inventory
+    wallets: Wallets
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+
+def open_ledgers(settings: Settings) -> Ledgers:
+    """Connect to the ledgers' tables, creating them if missing and seeding demo data if enabled."""
+    service = TableServiceClient.from_connection_string(settings.storage_connection)
+    prefix = settings.table_prefix
+    inventory = Inventory(service.create_table_if_not_exists(prefix + INVENTORY_TABLE))
+    wallets = Wallets(service.create_table_if_not_exists(prefix + WALLETS_TABLE))
+    if settings.demo_data:
+        seed_demo_data(inventory, wallets)
+    return Ledgers(inventory=inventory, wallets=wallets, faults=settings.faults)
+
+
+class _ProcessLedgers:
+    """`ledgers()` opens the ledgers from the environment on first use and then reuses them;
+    `ledgers.cache_clear()` forgets them (tests switch settings between cases)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ledgers: Ledgers | None = None
+
+    def __call__(self) -> Ledgers:
+        with self._lock:
+            if self._ledgers is None:
+                self._ledgers = open_ledgers(load_settings())
+            return self._ledgers
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._ledgers = None
+
+
+ledgers = _ProcessLedgers()

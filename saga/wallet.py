@@ -1,0 +1,177 @@
+"""The payment ledger: one wallet per customer, and one payment record per order.
+
+A customer's wallet and their payment records share a table partition (the customer id), so that a
+charge or a refund and the record that makes it idempotent are one entity-group transaction.
+Customers never contend with each other; one customer's charges are serialized by the wallet's
+ETag.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from azure.data.tables import TableClient, TableEntity
+
+from saga.models import Identifier, Model, Money, PricedOrder, StepOutcome
+from saga.optimistic import create_if_absent, guarded_update, read_row, retry_on_conflict
+
+WALLET_ROW = "wallet"
+
+
+class PaymentStatus(StrEnum):
+    CHARGED = "charged"
+    REJECTED = "rejected"  # business failure; also refuses any later attempt for this order
+    REFUNDED = "refunded"  # rolled back after it took effect
+    FENCED = "fenced"  # rolled back before it took effect; a late charge is refused
+
+
+class Wallet(Model):
+    customerId: Identifier
+    balance: Money
+
+
+class PaymentRecord(Model):
+    """What the ledger remembers about one order's payment."""
+
+    orderId: Identifier
+    customerId: Identifier
+    status: PaymentStatus
+    amount: Money
+    reason: str | None = None
+
+
+def _payment_key(order_id: str) -> str:
+    return f"payment|{order_id}"
+
+
+class Wallets:
+    """Charges and refunds customers' wallets, each step idempotent per order."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def open_wallet(self, customer_id: str, balance: Decimal) -> bool:
+        """Give the customer a wallet unless they have one already; True when it was created."""
+        wallet = Wallet(customerId=customer_id, balance=balance)
+        return create_if_absent(
+            self._table,
+            {
+                "PartitionKey": wallet.customerId,
+                "RowKey": WALLET_ROW,
+                "Balance": str(wallet.balance),
+            },
+        )
+
+    def wallet(self, customer_id: str) -> Wallet | None:
+        row = read_row(self._table, customer_id, WALLET_ROW)
+        return None if row is None else Wallet(customerId=customer_id, balance=row["Balance"])
+
+    def payment_record(self, customer_id: str, order_id: str) -> PaymentRecord | None:
+        row = read_row(self._table, customer_id, _payment_key(order_id))
+        return None if row is None else _payment_record(row)
+
+    def charge_wallet(self, order: PricedOrder) -> StepOutcome:
+        """Take the order's amount from the customer's wallet, once; a business failure is an
+        outcome."""
+        if order.amount < 0:
+            raise ValueError(f"order {order.orderId} has a negative amount {order.amount}")
+        return retry_on_conflict(
+            f"charging {order.customerId} for order {order.orderId}", lambda: self._charge(order)
+        )
+
+    def refund_payment(self, order: PricedOrder) -> StepOutcome:
+        """Give back what the order was charged, once; with nothing charged, fence the order."""
+        return retry_on_conflict(
+            f"refunding order {order.orderId} to {order.customerId}", lambda: self._refund(order)
+        )
+
+    def _charge(self, order: PricedOrder) -> StepOutcome:
+        existing = self.payment_record(order.customerId, order.orderId)
+        if existing is not None:
+            return _repeated_charge(existing)
+        wallet = read_row(self._table, order.customerId, WALLET_ROW)
+        if wallet is None:
+            return self._reject(order, f"customer {order.customerId} has no wallet")
+        balance = Decimal(wallet["Balance"])
+        if balance < order.amount:
+            return self._reject(
+                order,
+                f"customer {order.customerId} has {balance}, order {order.orderId} needs "
+                f"{order.amount}",
+            )
+        self._table.submit_transaction(
+            [
+                ("create", _record_row(order, PaymentStatus.CHARGED, None)),
+                guarded_update(wallet, {"Balance": str(balance - order.amount)}),
+            ]
+        )
+        return StepOutcome(ok=True)
+
+    def _reject(self, order: PricedOrder, problem: str) -> StepOutcome:
+        """Record the refusal, so that a retry or a duplicate gets the same answer."""
+        reason = f"payment for order {order.orderId} refused: {problem}"
+        self._table.create_entity(_record_row(order, PaymentStatus.REJECTED, reason))
+        return StepOutcome(ok=False, reason=reason)
+
+    def _refund(self, order: PricedOrder) -> StepOutcome:
+        row = read_row(self._table, order.customerId, _payment_key(order.orderId))
+        if row is None:
+            reason = f"order {order.orderId} was rolled back before any payment was taken"
+            self._table.create_entity(_record_row(order, PaymentStatus.FENCED, reason))
+            return StepOutcome(
+                ok=True, reason=f"nothing to refund; {reason}, so a late charge is refused"
+            )
+        record = _payment_record(row)
+        if record.status is not PaymentStatus.CHARGED:
+            return StepOutcome(ok=True, reason=f"nothing to refund: the payment is {record.status}")
+        wallet = read_row(self._table, order.customerId, WALLET_ROW)
+        if wallet is None:
+            raise LookupError(
+                f"cannot refund order {order.orderId}: customer {order.customerId} has no wallet"
+            )
+        # Refund exactly what the record says was charged, whatever the caller passed in.
+        balance = Decimal(wallet["Balance"]) + record.amount
+        self._table.submit_transaction(
+            [
+                guarded_update(wallet, {"Balance": str(balance)}),
+                guarded_update(row, {"Status": PaymentStatus.REFUNDED.value}),
+            ]
+        )
+        return StepOutcome(ok=True)
+
+
+def _repeated_charge(record: PaymentRecord) -> StepOutcome:
+    """The answer a charge gives when this order's payment was already decided."""
+    if record.status is PaymentStatus.CHARGED:
+        return StepOutcome(ok=True)
+    if record.status is PaymentStatus.REJECTED:
+        return StepOutcome(ok=False, reason=record.reason)
+    return StepOutcome(
+        ok=False,
+        reason=f"order {record.orderId} was already rolled back ({record.status}); "
+        "its charge is refused",
+    )
+
+
+def _record_row(order: PricedOrder, status: PaymentStatus, reason: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "PartitionKey": order.customerId,
+        "RowKey": _payment_key(order.orderId),
+        "Status": status.value,
+        "Amount": str(order.amount),
+    }
+    if reason is not None:
+        row["Reason"] = reason
+    return row
+
+
+def _payment_record(row: TableEntity) -> PaymentRecord:
+    return PaymentRecord(
+        orderId=row["RowKey"].removeprefix("payment|"),
+        customerId=row["PartitionKey"],
+        status=PaymentStatus(row["Status"]),
+        amount=Decimal(row["Amount"]),
+        reason=row.get("Reason"),
+    )

@@ -1,0 +1,109 @@
+"""Injected faults: how often they strike, where (before or after the step), and stalls."""
+
+from __future__ import annotations
+
+import random
+import time
+from types import MappingProxyType
+
+import pytest
+
+from saga.faults import FaultPlan, InjectedFault
+from saga.inventory import Inventory
+from saga.models import StepOutcome
+from tests.saga.conftest import OrderFactory
+
+
+def plan(
+    transient: dict[str, float] | None = None, stall: dict[str, float] | None = None
+) -> FaultPlan:
+    return FaultPlan(
+        transient=MappingProxyType(transient or {}),
+        stall_seconds=MappingProxyType(stall or {}),
+        chance=random.Random(7),
+    )
+
+
+def test_no_plan_runs_the_step_untouched() -> None:
+    assert FaultPlan().around("OrderActivity", lambda: "done") == "done"
+
+
+def test_probability_zero_never_strikes() -> None:
+    faults = plan({"OrderActivity": 0.0})
+
+    results = [faults.around("OrderActivity", lambda: "done") for _ in range(200)]
+
+    assert results == ["done"] * 200
+
+
+def test_probability_one_always_strikes_half_before_and_half_after_the_step() -> None:
+    faults = plan({"PaymentActivity": 1.0})
+    runs = 0
+    messages: list[str] = []
+
+    def step() -> None:
+        nonlocal runs
+        runs += 1
+
+    for _ in range(200):
+        with pytest.raises(InjectedFault) as caught:
+            faults.around("PaymentActivity", step)
+        messages.append(str(caught.value))
+
+    after = sum("after the step committed" in message for message in messages)
+    before = sum("before the step ran" in message for message in messages)
+    assert after + before == 200
+    assert runs == after  # a fault after the step means the step really ran
+    assert 60 < after < 140
+    assert all("PaymentActivity" in message for message in messages)
+
+
+def test_a_fault_for_one_activity_leaves_the_others_alone() -> None:
+    faults = plan({"RollbackPaymentActivity": 1.0})
+
+    assert faults.around("RollbackOrderActivity", lambda: "released") == "released"
+
+
+def test_partial_probability_strikes_about_that_often() -> None:
+    faults = plan({"OrderActivity": 0.2})
+    struck = 0
+    for _ in range(1000):
+        try:
+            faults.around("OrderActivity", lambda: None)
+        except InjectedFault:
+            struck += 1
+
+    assert 130 < struck < 270
+
+
+def test_stall_delays_only_the_named_activity() -> None:
+    faults = plan(stall={"PaymentActivity": 0.3})
+
+    started = time.monotonic()
+    assert faults.around("PaymentActivity", lambda: "charged") == "charged"
+    stalled = time.monotonic() - started
+    started = time.monotonic()
+    faults.around("OrderActivity", lambda: "reserved")
+    unstalled = time.monotonic() - started
+
+    assert stalled >= 0.3
+    assert unstalled < 0.3
+
+
+def test_a_retry_after_a_fault_past_the_commit_does_not_apply_twice(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    faults = plan({"OrderActivity": 1.0})
+    order = make_order("fault-after", "alice", ("SKU-BLUE", 3, "5.00"))
+    message = ""
+    while "after the step committed" not in message:
+        with pytest.raises(InjectedFault) as caught:
+            faults.around("OrderActivity", lambda: inventory.reserve_stock(order))
+        message = str(caught.value)
+
+    retried = FaultPlan().around("OrderActivity", lambda: inventory.reserve_stock(order))
+
+    assert retried == StepOutcome(ok=True)
+    item = inventory.item("SKU-BLUE")
+    assert item is not None
+    assert item.available == 1000 - 3

@@ -1,0 +1,262 @@
+"""The order ledger on a real Azurite: pricing, idempotent reservations, fences, concurrency."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import TypeVar
+
+import pytest
+
+from saga.inventory import CatalogItem, Inventory, ReservationStatus, UnknownSkus
+from saga.models import OrderLine, OrderRequest, PricedOrder, StepOutcome
+from tests.saga.conftest import OrderFactory
+
+T = TypeVar("T")
+
+
+def available(inventory: Inventory, sku: str) -> int:
+    item = inventory.item(sku)
+    assert item is not None, f"{sku} missing from the catalog"
+    return item.available
+
+
+def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
+    """Run every call on its own thread, released together, and return their results in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_catalog_items_read_back(inventory: Inventory) -> None:
+    assert inventory.item("SKU-RED") == CatalogItem(
+        sku="SKU-RED", unitPrice=Decimal("9.99"), available=1000
+    )
+    assert inventory.item("SKU-NOPE") is None
+
+
+def test_price_uses_catalog_prices(inventory: Inventory) -> None:
+    request = OrderRequest(
+        customerId="alice",
+        items=[OrderLine(sku="SKU-RED", quantity=3), OrderLine(sku="SKU-BLUE", quantity=1)],
+    )
+
+    order = inventory.price(request, "o-price")
+
+    assert order.orderId == "o-price"
+    assert order.customerId == "alice"
+    assert [(line.sku, line.quantity, line.unitPrice) for line in order.lines] == [
+        ("SKU-RED", 3, Decimal("9.99")),
+        ("SKU-BLUE", 1, Decimal("5.00")),
+    ]
+    assert order.amount == Decimal("34.97")
+
+
+def test_price_names_every_unknown_sku(inventory: Inventory) -> None:
+    request = OrderRequest(
+        customerId="alice",
+        items=[
+            OrderLine(sku="SKU-GREEN", quantity=1),
+            OrderLine(sku="SKU-RED", quantity=1),
+            OrderLine(sku="SKU-PINK", quantity=2),
+        ],
+    )
+
+    with pytest.raises(UnknownSkus) as caught:
+        inventory.price(request, "o-unknown")
+
+    assert caught.value.skus == ["SKU-GREEN", "SKU-PINK"]
+    assert "SKU-GREEN" in str(caught.value)
+
+
+def test_reserving_twice_takes_stock_once(inventory: Inventory, make_order: OrderFactory) -> None:
+    order = make_order("o1", "alice", ("SKU-RED", 2, "9.99"), ("SKU-BLUE", 5, "5.00"))
+
+    first = inventory.reserve_stock(order)
+    second = inventory.reserve_stock(order)
+
+    assert first == second == StepOutcome(ok=True)
+    assert available(inventory, "SKU-RED") == 998
+    assert available(inventory, "SKU-BLUE") == 995
+    record = inventory.order_record("o1")
+    assert record is not None
+    assert record.status is ReservationStatus.RESERVED
+    assert record.customerId == "alice"
+    assert record.lines == order.lines
+    assert record.amount == Decimal("44.98")
+
+
+def test_a_short_line_rejects_the_whole_order_and_stays_rejected(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-short", "alice", ("SKU-RED", 1, "9.99"), ("SKU-RARE", 2, "100.00"))
+
+    first = inventory.reserve_stock(order)
+    again = inventory.reserve_stock(order)
+
+    assert first.ok is False
+    assert first.reason is not None
+    assert "SKU-RARE: 2 requested, only 1 available" in first.reason
+    assert again == first
+    assert available(inventory, "SKU-RED") == 1000
+    assert available(inventory, "SKU-RARE") == 1
+    record = inventory.order_record("o-short")
+    assert record is not None
+    assert record.status is ReservationStatus.REJECTED
+
+
+def test_a_rejection_is_stable_even_when_stock_arrives_later(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    inventory.stock_item("SKU-LATE", Decimal("1.00"), 1)
+    earlier = make_order("o-earlier", "bob", ("SKU-LATE", 1, "1.00"))
+    order = make_order("o-late", "alice", ("SKU-LATE", 1, "1.00"))
+    assert inventory.reserve_stock(earlier).ok
+    first = inventory.reserve_stock(order)
+    inventory.release_stock(earlier)
+    assert available(inventory, "SKU-LATE") == 1
+
+    assert first.ok is False
+    assert inventory.reserve_stock(order) == first
+    assert available(inventory, "SKU-LATE") == 1
+
+
+def test_an_unknown_sku_is_rejected_by_name(inventory: Inventory, make_order: OrderFactory) -> None:
+    outcome = inventory.reserve_stock(make_order("o-ghost", "alice", ("SKU-GHOST", 1, "1.00")))
+
+    assert outcome.ok is False
+    assert outcome.reason is not None
+    assert "SKU-GHOST is not in the catalog" in outcome.reason
+    assert "o-ghost" in outcome.reason
+
+
+def test_reserve_then_release_restores_exactly_once(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-undo", "alice", ("SKU-RED", 7, "9.99"), ("SKU-BLUE", 2, "5.00"))
+    assert inventory.reserve_stock(order).ok
+
+    released = [inventory.release_stock(order), inventory.release_stock(order)]
+
+    assert all(outcome.ok for outcome in released)
+    assert available(inventory, "SKU-RED") == 1000
+    assert available(inventory, "SKU-BLUE") == 1000
+    record = inventory.order_record("o-undo")
+    assert record is not None
+    assert record.status is ReservationStatus.RELEASED
+    late = inventory.reserve_stock(order)
+    assert late.ok is False
+    assert late.reason is not None
+    assert "rolled back" in late.reason
+    assert available(inventory, "SKU-RED") == 1000
+
+
+def test_release_before_reserve_fences_the_order(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-fence", "alice", ("SKU-RARE", 1, "100.00"))
+
+    rollback = inventory.release_stock(order)
+    late = inventory.reserve_stock(order)
+
+    assert rollback.ok is True
+    assert late.ok is False
+    assert late.reason is not None
+    assert "o-fence" in late.reason
+    assert "rolled back" in late.reason
+    assert available(inventory, "SKU-RARE") == 1
+    record = inventory.order_record("o-fence")
+    assert record is not None
+    assert record.status is ReservationStatus.FENCED
+
+
+def test_releasing_a_rejected_order_changes_nothing(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-rejected", "alice", ("SKU-RARE", 5, "100.00"))
+    rejection = inventory.reserve_stock(order)
+
+    assert inventory.release_stock(order).ok is True
+    assert inventory.reserve_stock(order) == rejection
+    assert available(inventory, "SKU-RARE") == 1
+
+
+def test_release_restores_what_was_recorded_not_what_it_is_told(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    assert inventory.reserve_stock(make_order("o-rec", "alice", ("SKU-RED", 4, "9.99"))).ok
+
+    inventory.release_stock(make_order("o-rec", "alice", ("SKU-RED", 40, "9.99")))
+
+    assert available(inventory, "SKU-RED") == 1000
+
+
+def test_twenty_buyers_of_the_last_item_get_exactly_one(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    orders = [make_order(f"rare-{n}", "alice", ("SKU-RARE", 1, "100.00")) for n in range(20)]
+
+    outcomes = all_at_once([lambda order=order: inventory.reserve_stock(order) for order in orders])
+
+    assert sum(outcome.ok for outcome in outcomes) == 1
+    assert available(inventory, "SKU-RARE") == 0
+    reserved = [
+        order.orderId
+        for order in orders
+        if (record := inventory.order_record(order.orderId)) is not None
+        and record.status is ReservationStatus.RESERVED
+    ]
+    assert len(reserved) == 1
+
+
+def test_duplicate_deliveries_of_one_reservation_apply_once(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-dup", "alice", ("SKU-BLUE", 10, "5.00"))
+
+    outcomes = all_at_once([lambda: inventory.reserve_stock(order)] * 10)
+
+    assert all(outcome == StepOutcome(ok=True) for outcome in outcomes)
+    assert available(inventory, "SKU-BLUE") == 990
+
+
+def test_stock_is_conserved_under_concurrent_reservations_and_releases(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    catalog = {"SKU-A": 30, "SKU-B": 20, "SKU-C": 5}
+    for sku, stock in catalog.items():
+        inventory.stock_item(sku, Decimal("1.00"), stock)
+    pick = random.Random(11)
+    orders: list[PricedOrder] = []
+    for n in range(24):
+        skus = pick.sample(sorted(catalog), pick.randint(1, 3))
+        lines = [(sku, pick.randint(1, 6), "1.00") for sku in skus]
+        orders.append(make_order(f"mix-{n}", "alice", *lines))
+    calls: list[Callable[[], StepOutcome]] = []
+    for order in orders:
+        calls.append(lambda order=order: inventory.reserve_stock(order))
+        if pick.random() < 0.4:
+            calls.append(lambda order=order: inventory.release_stock(order))
+    pick.shuffle(calls)
+
+    all_at_once(calls)
+
+    taken = dict.fromkeys(catalog, 0)
+    for order in orders:
+        record = inventory.order_record(order.orderId)
+        assert record is not None, f"{order.orderId} left no record"
+        if record.status is ReservationStatus.RESERVED:
+            for line in record.lines:
+                taken[line.sku] += line.quantity
+    for sku, stock in catalog.items():
+        now = available(inventory, sku)
+        assert now >= 0
+        assert stock == now + taken[sku], f"{sku}: {stock} != {now} + {taken[sku]}"

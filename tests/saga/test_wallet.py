@@ -1,0 +1,216 @@
+"""The payment ledger on a real Azurite: idempotent charges and refunds, fences, concurrency."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import TypeVar
+
+import pytest
+from azure.data.tables import TableClient
+
+from saga.models import PricedOrder, StepOutcome
+from saga.optimistic import LedgerContention, retry_on_conflict
+from saga.settings import Settings
+from saga.wallet import PaymentStatus, Wallet, Wallets
+from tests.saga.conftest import OrderFactory
+
+T = TypeVar("T")
+
+
+def balance(wallets: Wallets, customer_id: str) -> Decimal:
+    wallet = wallets.wallet(customer_id)
+    assert wallet is not None, f"{customer_id} has no wallet"
+    return wallet.balance
+
+
+def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
+    """Run every call on its own thread, released together, and return their results in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_wallets_read_back(wallets: Wallets) -> None:
+    assert wallets.wallet("alice") == Wallet(customerId="alice", balance=Decimal("1000.00"))
+    assert wallets.wallet("nobody") is None
+
+
+def test_charging_twice_takes_money_once(wallets: Wallets, make_order: OrderFactory) -> None:
+    order = make_order("p1", "alice", ("SKU-RED", 3, "9.99"))
+
+    outcomes = [wallets.charge_wallet(order), wallets.charge_wallet(order)]
+
+    assert outcomes == [StepOutcome(ok=True), StepOutcome(ok=True)]
+    assert balance(wallets, "alice") == Decimal("970.03")
+    record = wallets.payment_record("alice", "p1")
+    assert record is not None
+    assert record.status is PaymentStatus.CHARGED
+    assert record.amount == Decimal("29.97")
+
+
+def test_insufficient_funds_is_a_stable_rejection_naming_the_numbers(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    order = make_order("p-poor", "bob", ("SKU-RED", 2, "9.99"))
+
+    first = wallets.charge_wallet(order)
+    again = wallets.charge_wallet(order)
+
+    assert first.ok is False
+    assert first.reason is not None
+    assert "bob has 10.00" in first.reason
+    assert "p-poor needs 19.98" in first.reason
+    assert again == first
+    assert balance(wallets, "bob") == Decimal("10.00")
+    record = wallets.payment_record("bob", "p-poor")
+    assert record is not None
+    assert record.status is PaymentStatus.REJECTED
+
+
+def test_an_unknown_customer_is_rejected_by_name(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    outcome = wallets.charge_wallet(make_order("p-who", "carol", ("SKU-RED", 1, "9.99")))
+
+    assert outcome.ok is False
+    assert outcome.reason is not None
+    assert "customer carol has no wallet" in outcome.reason
+    assert wallets.wallet("carol") is None
+
+
+def test_charge_then_refund_restores_exactly_once(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    order = make_order("p-undo", "alice", ("SKU-BLUE", 3, "5.00"))
+    assert wallets.charge_wallet(order).ok
+
+    refunds = [wallets.refund_payment(order), wallets.refund_payment(order)]
+
+    assert all(outcome.ok for outcome in refunds)
+    assert balance(wallets, "alice") == Decimal("1000.00")
+    record = wallets.payment_record("alice", "p-undo")
+    assert record is not None
+    assert record.status is PaymentStatus.REFUNDED
+    late = wallets.charge_wallet(order)
+    assert late.ok is False
+    assert late.reason is not None
+    assert "rolled back" in late.reason
+    assert balance(wallets, "alice") == Decimal("1000.00")
+
+
+def test_refund_before_charge_fences_the_order(wallets: Wallets, make_order: OrderFactory) -> None:
+    order = make_order("p-fence", "alice", ("SKU-RARE", 1, "100.00"))
+
+    rollback = wallets.refund_payment(order)
+    late = wallets.charge_wallet(order)
+
+    assert rollback.ok is True
+    assert late.ok is False
+    assert late.reason is not None
+    assert "p-fence" in late.reason
+    assert balance(wallets, "alice") == Decimal("1000.00")
+    record = wallets.payment_record("alice", "p-fence")
+    assert record is not None
+    assert record.status is PaymentStatus.FENCED
+
+
+def test_refunding_a_rejected_payment_changes_nothing(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    order = make_order("p-rejected", "bob", ("SKU-RARE", 1, "100.00"))
+    rejection = wallets.charge_wallet(order)
+
+    assert wallets.refund_payment(order).ok is True
+    assert wallets.charge_wallet(order) == rejection
+    assert balance(wallets, "bob") == Decimal("10.00")
+
+
+def test_refund_gives_back_what_was_recorded_not_what_it_is_told(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    assert wallets.charge_wallet(make_order("p-rec", "alice", ("SKU-RED", 1, "9.99"))).ok
+
+    wallets.refund_payment(make_order("p-rec", "alice", ("SKU-RED", 50, "9.99")))
+
+    assert balance(wallets, "alice") == Decimal("1000.00")
+
+
+def test_parallel_charges_never_overdraw(wallets: Wallets, make_order: OrderFactory) -> None:
+    wallets.open_wallet("dave", Decimal("100.00"))
+    orders = [make_order(f"dave-{n}", "dave", ("SKU-X", 1, "7.00")) for n in range(20)]
+
+    outcomes = all_at_once([lambda order=order: wallets.charge_wallet(order) for order in orders])
+
+    assert sum(outcome.ok for outcome in outcomes) == 14
+    assert balance(wallets, "dave") == Decimal("2.00")
+    refused = [outcome.reason for outcome in outcomes if not outcome.ok]
+    assert all(reason is not None and "needs 7.00" in reason for reason in refused)
+
+
+def test_duplicate_deliveries_of_one_charge_apply_once(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    order = make_order("p-dup", "alice", ("SKU-BLUE", 2, "5.00"))
+
+    outcomes = all_at_once([lambda: wallets.charge_wallet(order)] * 10)
+
+    assert all(outcome == StepOutcome(ok=True) for outcome in outcomes)
+    assert balance(wallets, "alice") == Decimal("990.00")
+
+
+def test_money_is_conserved_under_concurrent_charges_and_refunds(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    wallets.open_wallet("erin", Decimal("60.00"))
+    pick = random.Random(5)
+    orders: list[PricedOrder] = [
+        make_order(f"erin-{n}", "erin", ("SKU-X", pick.randint(1, 4), "2.50")) for n in range(24)
+    ]
+    calls: list[Callable[[], StepOutcome]] = []
+    for order in orders:
+        calls.append(lambda order=order: wallets.charge_wallet(order))
+        if pick.random() < 0.4:
+            calls.append(lambda order=order: wallets.refund_payment(order))
+    pick.shuffle(calls)
+
+    all_at_once(calls)
+
+    charged = Decimal("0.00")
+    for order in orders:
+        record = wallets.payment_record("erin", order.orderId)
+        assert record is not None, f"{order.orderId} left no record"
+        if record.status is PaymentStatus.CHARGED:
+            charged += record.amount
+    now = balance(wallets, "erin")
+    assert now >= 0
+    assert now + charged == Decimal("60.00")
+
+
+@pytest.mark.usefixtures("ledgers")
+def test_a_step_that_keeps_losing_races_raises_a_transient_error(
+    ledger_settings: Settings,
+) -> None:
+    table = TableClient.from_connection_string(
+        ledger_settings.storage_connection, f"{ledger_settings.table_prefix}Wallets"
+    )
+    table.create_entity({"PartitionKey": "zed", "RowKey": "taken"})
+    tries = 0
+
+    def always_conflicting() -> None:
+        nonlocal tries
+        tries += 1
+        table.create_entity({"PartitionKey": "zed", "RowKey": "taken"})
+
+    with pytest.raises(LedgerContention, match=r"charging zed.*gave up after 3 attempts"):
+        retry_on_conflict("charging zed", always_conflicting, attempts=3)
+
+    assert tries == 3
