@@ -1,0 +1,13 @@
+"""Forward step: reserve the order's stock (a business refusal is an outcome, not an error)."""
+
+from typing import Any
+
+from saga.models import PricedOrder
+from saga.storage import ledgers
+
+
+def main(order: Any) -> dict[str, Any]:
+    priced = PricedOrder.model_validate(order)
+    books = ledgers()
+    outcome = books.faults.around("OrderActivity", lambda: books.inventory.reserve_stock(priced))
+    return outcome.model_dump(mode="json")

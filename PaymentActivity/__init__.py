@@ -1,0 +1,13 @@
+"""Forward step: charge the customer's wallet (a business refusal is an outcome, not an error)."""
+
+from typing import Any
+
+from saga.models import PricedOrder
+from saga.storage import ledgers
+
+
+def main(order: Any) -> dict[str, Any]:
+    priced = PricedOrder.model_validate(order)
+    books = ledgers()
+    outcome = books.faults.around("PaymentActivity", lambda: books.wallets.charge_wallet(priced))
+    return outcome.model_dump(mode="json")
