@@ -1,0 +1,234 @@
+"""The loaded Function App: invokes its functions the way the Python worker does.
+
+The engine calls it through `contracts.FunctionInvoker` (orchestrators and activities, JSON text
+in and out); the HTTP server calls `run_http`. Sync functions run in a thread pool sized from
+host.json's concurrency settings, as the worker runs them off its event loop; async ones are
+awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from azure.functions import meta
+
+from durable_host import bindings
+from durable_host.config import HostSettings, read_host_settings
+from durable_host.contracts import ActivityError, FunctionInvocationError, FunctionKind
+from durable_host.loader import FunctionSpec, load_functions
+from durable_host.routing import Route, RouteTable
+
+log = logging.getLogger("durable_host.functions")
+
+OUT_OF_PROC_DATA = "\n\n$OutOfProcData$:"
+# Threads for HTTP functions, on top of one per concurrent activity and orchestrator.
+HTTP_THREADS = 8
+# The HResult .NET gives System.Exception; the extension's serialised failure details carry it.
+_EXCEPTION_HRESULT = -2146233088
+
+
+class FunctionApp:
+    """Every function of one app folder, ready to invoke; implements contracts.FunctionInvoker."""
+
+    def __init__(
+        self, app_dir: Path, functions: Mapping[str, FunctionSpec], settings: HostSettings
+    ) -> None:
+        self.app_dir = app_dir
+        self.settings = settings
+        self.functions = dict(functions)
+        self._by_lower_name = {name.lower(): spec for name, spec in self.functions.items()}
+        self.routes = RouteTable(
+            Route(spec.name, spec.route, spec.methods)
+            for spec in self.functions.values()
+            if spec.kind is FunctionKind.HTTP
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_activities
+            + settings.max_concurrent_orchestrators
+            + HTTP_THREADS,
+            thread_name_prefix="function",
+        )
+        self._durable_client_payload: Callable[[], str] | None = None
+
+    @classmethod
+    def load(cls, app_dir: Path, settings: HostSettings | None = None) -> FunctionApp:
+        """Load and validate every function; raises config.ConfigError or loader.AppLoadError."""
+        app_dir = app_dir.resolve()
+        settings = settings or read_host_settings(app_dir)
+        return cls(app_dir, load_functions(app_dir), settings)
+
+    def bind_durable_client(self, payload: Callable[[], str]) -> None:
+        """Where `durableClient` bindings get their payload (the server knows its own origin)."""
+        self._durable_client_payload = payload
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def get(self, name: str) -> FunctionSpec | None:
+        return self._by_lower_name.get(name.lower())
+
+    # contracts.FunctionInvoker
+
+    def kind_of(self, name: str) -> FunctionKind | None:
+        spec = self.get(name)
+        return spec.kind if spec else None
+
+    async def run_orchestrator(self, name: str, context_json: str) -> str:
+        spec = self._require(name, FunctionKind.ORCHESTRATOR)
+        try:
+            context = bindings.orchestration_context(context_json)
+            result, _ = await self._invoke(spec, {spec.trigger.name: context})
+            return bindings.orchestrator_state(result)
+        except Exception as error:
+            message = str(error)
+            if OUT_OF_PROC_DATA in message:
+                return message.split(OUT_OF_PROC_DATA, 1)[1]
+            raise FunctionInvocationError(
+                f"Orchestrator function '{spec.name}' failed: {type(error).__name__}: {message}"
+            ) from error
+
+    async def run_activity(self, name: str, input_text: str) -> str:
+        spec = self._require(name, FunctionKind.ACTIVITY)
+        try:
+            value = bindings.activity_input(input_text)
+            result, _ = await self._invoke(spec, {spec.trigger.name: value})
+            return bindings.activity_output(result)
+        except Exception as error:
+            raise _activity_error(spec.name, error) from error
+
+    # HTTP
+
+    async def run_http(self, name: str, request: meta.Datum) -> bindings.HttpResult:
+        """Invoke an HTTP function with the worker's `http` Datum; errors propagate."""
+        spec = self._require(name, FunctionKind.HTTP)
+        arguments = {spec.trigger.name: bindings.decode("httpTrigger", request)}
+        result, outputs = await self._invoke(spec, arguments)
+        return_binding = spec.return_binding
+        if return_binding is None and result is not None:
+            raise bindings.BindingError(
+                f"function {spec.name!r} has no $return binding but returned a "
+                f"{type(result).__name__}"
+            )
+        http_value = (
+            result if return_binding is not None and return_binding.type == "http" else None
+        )
+        for binding in spec.outputs:
+            value = outputs[binding.name].get()
+            if binding.type == "http" and value is not None:
+                http_value = value
+        if http_value is None:
+            if return_binding is not None and return_binding.type == "http":
+                bindings.encode("http", None)  # raises what the worker raises for None
+            return bindings.HttpResult(204, [], b"")
+        return bindings.http_result(bindings.encode("http", http_value))
+
+    # invocation
+
+    def _require(self, name: str, kind: FunctionKind) -> FunctionSpec:
+        spec = self.get(name)
+        if spec is None:
+            raise FunctionInvocationError(f"The function '{name}' doesn't exist in {self.app_dir}")
+        if spec.kind is not kind:
+            raise FunctionInvocationError(
+                f"The function '{spec.name}' is of kind {spec.kind}, not {kind}"
+            )
+        return spec
+
+    def _resolve_inputs(self, spec: FunctionSpec, arguments: dict[str, Any]) -> None:
+        for binding in spec.inputs:
+            if binding is spec.trigger:
+                continue
+            if binding.type == "durableClient":
+                if self._durable_client_payload is None:
+                    raise FunctionInvocationError(
+                        f"function {spec.name!r} binds durableClient {binding.name!r}, "
+                        "but no Durable client endpoint is running"
+                    )
+                arguments[binding.name] = bindings.durable_client(self._durable_client_payload())
+
+    async def _invoke(
+        self, spec: FunctionSpec, arguments: dict[str, Any]
+    ) -> tuple[Any, dict[str, bindings.OutputParameter[Any]]]:
+        self._resolve_inputs(spec, arguments)
+        outputs: dict[str, bindings.OutputParameter[Any]] = {
+            b.name: bindings.OutputParameter() for b in spec.outputs
+        }
+        arguments.update(outputs)
+        if spec.wants_context:
+            arguments["context"] = bindings.InvocationContext(spec.name, str(spec.folder))
+        invocation = str(uuid.uuid4())
+        started = time.monotonic()
+        log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
+        try:
+            if spec.is_async:
+                result = await spec.main(**arguments)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._pool, lambda: spec.main(**arguments))
+        except BaseException:
+            log.info(
+                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
+                spec.name,
+                invocation,
+                (time.monotonic() - started) * 1000,
+            )
+            raise
+        log.info(
+            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
+            spec.name,
+            invocation,
+            (time.monotonic() - started) * 1000,
+        )
+        return result, outputs
+
+
+def _activity_error(name: str, error: BaseException) -> ActivityError:
+    """TaskFailed's Reason and Details as the extension builds them from the worker's failure:
+    the worker reports "{type}: {message}", the host frames it as an RpcException, and the
+    extension keeps the text after its "Exception:" label (leading space included)."""
+    worker_message = f"{type(error).__name__}: {error}"
+    stack = "".join(traceback.format_tb(error.__traceback__))
+    friendly = f" {worker_message}"
+    rpc_exception = {
+        "$type": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, "
+        "Microsoft.Azure.WebJobs.Script",
+        "ClassName": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException",
+        "Message": f"Result: Failure\nException: {worker_message}\nStack: {stack}",
+        "Data": None,
+        "InnerException": None,
+        "HelpURL": None,
+        "StackTraceString": None,
+        "RemoteStackTraceString": stack,
+        "RemoteStackIndex": 0,
+        "ExceptionMethod": None,
+        "HResult": _EXCEPTION_HRESULT,
+        "Source": None,
+        "WatsonBuckets": None,
+    }
+    details = {
+        "$type": "System.Exception, System.Private.CoreLib",
+        "ClassName": "System.Exception",
+        "Message": friendly,
+        "Data": None,
+        "InnerException": rpc_exception,
+        "HelpURL": None,
+        "StackTraceString": None,
+        "RemoteStackTraceString": None,
+        "RemoteStackIndex": 0,
+        "ExceptionMethod": None,
+        "HResult": _EXCEPTION_HRESULT,
+        "Source": None,
+        "WatsonBuckets": None,
+    }
+    return ActivityError(
+        f"Activity function '{name}' failed: {friendly}", json.dumps(details, separators=(",", ":"))
+    )

@@ -1,0 +1,224 @@
+"""Glue to azure.functions' own converters, so functions receive what the Python worker gives them.
+
+The host side speaks in the worker's Datum shapes (the gRPC TypedData, already unpacked); the
+converters from `azure.functions.meta.get_binding_registry()` turn them into Python values and
+back, exactly as they do inside the real worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any, Generic, TypeVar
+
+import azure.functions as func
+from azure.functions import _abc, meta
+
+T = TypeVar("T")
+
+
+class BindingError(Exception):
+    """A value could not pass through a binding's converter (the worker fails the invocation)."""
+
+
+def _converter(binding_type: str) -> Any:
+    converter = meta.get_binding_registry().get(binding_type)  # type: ignore[no-untyped-call]
+    if converter is None:
+        raise BindingError(f"azure.functions has no converter for binding type {binding_type!r}")
+    return converter
+
+
+def decode(binding_type: str, datum: meta.Datum) -> Any:
+    try:
+        return _converter(binding_type).decode(datum, trigger_metadata={})
+    except NotImplementedError:
+        raise BindingError(
+            f"unable to decode incoming {datum.type!r} data for binding type {binding_type!r}"
+        ) from None
+
+
+def encode(binding_type: str, value: Any) -> meta.Datum:
+    try:
+        datum: meta.Datum = _converter(binding_type).encode(value, expected_type=None)
+    except NotImplementedError:
+        raise BindingError(
+            f"unable to encode outgoing data: binding type {binding_type!r} does not accept "
+            f"Python type {type(value).__name__!r}"
+        ) from None
+    return datum
+
+
+# HTTP
+
+
+def http_request_datum(
+    method: str,
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    query: Iterable[tuple[str, str]],
+    route_params: Mapping[str, str],
+    body: bytes,
+) -> meta.Datum:
+    """The `http` Datum the worker builds from the host's RpcHttp. Repeated headers and query keys
+    are joined (", " and "," respectively) as the host joins them; the body is always bytes."""
+    joined_headers: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined_headers[key] = f"{joined_headers[key]}, {value}" if key in joined_headers else value
+    joined_query: dict[str, str] = {}
+    for name, value in query:
+        joined_query[name] = f"{joined_query[name]},{value}" if name in joined_query else value
+    return meta.Datum(
+        type="http",
+        value={
+            "method": meta.Datum(method, "string"),
+            "url": meta.Datum(url, "string"),
+            "headers": {k: meta.Datum(v, "string") for k, v in joined_headers.items()},
+            "query": {k: meta.Datum(v, "string") for k, v in joined_query.items()},
+            "params": {k: meta.Datum(v, "string") for k, v in route_params.items()},
+            "body": meta.Datum(body, "bytes"),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _text(datum: meta.Datum | None) -> bytes:
+    if datum is None or datum.value is None:
+        return b""
+    value = datum.value
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def http_result(datum: meta.Datum) -> HttpResult:
+    """What the host sends the client for an `http` output Datum."""
+    if datum.type == "http":
+        value = datum.value
+        headers = [(name, str(header.value)) for name, header in value["headers"].items()]
+        cookies: list[SimpleCookie] = value.get("cookies") or []
+        for cookie in cookies:
+            headers += [("Set-Cookie", morsel.OutputString()) for morsel in cookie.values()]
+        return HttpResult(int(value["status_code"].value), headers, _text(value["body"]))
+    content_type = {
+        "json": "application/json",
+        "bytes": "application/octet-stream",
+    }.get(str(datum.type), "text/plain; charset=utf-8")
+    return HttpResult(200, [("Content-Type", content_type)], _text(datum))
+
+
+# Durable Functions
+
+
+def orchestration_context(context_json: str) -> Any:
+    """The orchestrationTrigger argument: the context JSON wrapped by the library's converter."""
+    return decode("orchestrationTrigger", meta.Datum(context_json, "string"))
+
+
+def orchestrator_state(result: Any) -> str:
+    """The orchestrator's return (the SDK's state JSON) through the trigger's implicit output."""
+    value = encode("orchestrationTrigger", result).value
+    if not isinstance(value, str):
+        raise BindingError(f"orchestrator returned {type(value).__name__}, not the state JSON")
+    return value
+
+
+def activity_input(input_text: str) -> Any:
+    """The activity argument from the action's `input` text, sent as a string as the host does."""
+    return decode("activityTrigger", meta.Datum(input_text, "string"))
+
+
+def activity_output(result: Any) -> str:
+    value = encode("activityTrigger", result).value
+    assert isinstance(value, str)
+    return value
+
+
+def durable_client(payload: str) -> Any:
+    """The durableClient argument: the binding payload JSON string."""
+    return decode("durableClient", meta.Datum(payload, "string"))
+
+
+# Parameters the worker itself supplies
+
+
+class OutputParameter(func.Out[T], Generic[T]):
+    """A named output binding: the function calls `.set(value)`."""
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+
+    def set(self, val: T) -> None:
+        self._value = val
+
+    def get(self) -> T:
+        return self._value  # type: ignore[return-value]
+
+
+class _TraceContext(_abc.TraceContext):
+    @property
+    def trace_state(self) -> str:
+        return ""
+
+    @property
+    def trace_parent(self) -> str:
+        return ""
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class _RetryContext(_abc.RetryContext):
+    @property
+    def retry_count(self) -> int:
+        return 0
+
+    @property
+    def max_retry_count(self) -> int:
+        return 0
+
+    @property
+    def exception(self) -> Any:
+        return None
+
+
+class InvocationContext(func.Context):
+    """The `context` parameter a function may declare without a binding."""
+
+    def __init__(self, function_name: str, function_directory: str) -> None:
+        self._invocation_id = str(uuid.uuid4())
+        self._function_name = function_name
+        self._function_directory = function_directory
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def trace_context(self) -> _abc.TraceContext:
+        return _TraceContext()
+
+    @property
+    def retry_context(self) -> _abc.RetryContext:
+        return _RetryContext()

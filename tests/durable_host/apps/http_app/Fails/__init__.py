@@ -1,0 +1,2 @@
+def main(payload: object) -> None:
+    raise ValueError(f"cannot handle {payload!r}")
