@@ -10,6 +10,8 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from durable_host.azurite import free_port
 from saga.models import SagaInput, SagaPolicy
@@ -270,3 +272,40 @@ def test_misconfigured_storage_settings_are_reported_not_traced(
     assert "SAGA_TABLE_PREFIX" in message
     assert "Traceback" not in message
     assert host.starts() == []
+
+
+order_like_bodies = st.fixed_dictionaries(
+    {
+        "customerId": st.sampled_from(["alice", "bob", "nobody", "@x", ""]) | st.text(max_size=6),
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "sku": st.sampled_from(["SKU-RED", "SKU-RARE", "SKU-NOPE", "a/b"]),
+                    "quantity": st.integers(-2, 3) | st.booleans() | st.text(max_size=2),
+                }
+            ),
+            max_size=3,
+        ),
+    },
+    optional={
+        "orderId": st.sampled_from(["o-1", "o-2", "#", ""]) | st.none(),
+        "extra": st.none(),
+    },
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=order_like_bodies | st.binary(max_size=40))
+def test_no_body_ever_gets_a_500(
+    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, body: Any
+) -> None:
+    answer = post_order(loop, host, body)
+
+    assert answer.status in {202, 400, 409, 422}, answer.body
+    if answer.status != 202:
+        assert answer.body["errors"]
+        assert all(set(error) == {"field", "message"} for error in answer.body["errors"])
