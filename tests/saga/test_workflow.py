@@ -1,0 +1,457 @@
+"""OrderSaga through the real SDK replay, fed histories shaped as the host sends them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from OrderSaga import main
+from saga.models import Outcome, SagaPolicy, StepResult, StepStatus
+from saga.workflow import (
+    Step,
+    failure_text,
+    final_outcome,
+    forward_result,
+    needs_compensation,
+    rollback_result,
+)
+from tests.saga.history import (
+    CALL_ACTIVITY_WITH_RETRY,
+    CREATE_TIMER,
+    START,
+    TIMER_FIRED,
+    WHEN_ALL,
+    WHEN_ANY,
+    Attempt,
+    Hangs,
+    Raises,
+    Returns,
+    Run,
+    context_json,
+    fire_at,
+    invoke,
+    leaves,
+    play,
+    start_history,
+)
+
+ORDER = {
+    "orderId": "order-1",
+    "customerId": "alice",
+    "lines": [{"sku": "apple", "quantity": 2, "unitPrice": "1.50"}],
+    "amount": "3.00",
+}
+POLICY = {
+    "stepRetryAttempts": 3,
+    "stepRetryIntervalMs": 1000,
+    "compensationRetryAttempts": 4,
+    "compensationRetryIntervalMs": 2000,
+    "stepDeadlineSeconds": 60,
+}
+SAGA_INPUT = json.dumps({"order": ORDER, "policy": POLICY})
+
+OK = Returns({"ok": True, "reason": None})
+FORWARD = ("OrderActivity", "PaymentActivity")
+ROLLBACKS = ("RollbackOrderActivity", "RollbackPaymentActivity")
+
+
+def rejected(reason: str, after: float = 1.0) -> Returns:
+    return Returns({"ok": False, "reason": reason}, after)
+
+
+def saga(**answers: Sequence[Attempt]) -> Run:
+    """Play OrderSaga; activities not named answer ok at once."""
+    script = {name: [OK] for name in FORWARD + ROLLBACKS} | answers
+    return play(main, SAGA_INPUT, script)
+
+
+def all_leaves(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(leaves(state["actions"][0]))
+
+
+def scheduled_names(state: Mapping[str, Any]) -> list[str]:
+    return [leaf["functionName"] for leaf in all_leaves(state) if "functionName" in leaf]
+
+
+def deadline_timer(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    (timer,) = [leaf for leaf in all_leaves(state) if leaf["actionType"] == CREATE_TIMER]
+    return timer
+
+
+def step(run: Run, name: str) -> dict[str, Any]:
+    steps: dict[str, dict[str, Any]] = run.output["steps"]
+    return steps[name]
+
+
+# The first episode
+
+
+def test_first_episode_schedules_both_steps_with_retry_and_the_deadline() -> None:
+    state = invoke(main, context_json("order-1", SAGA_INPUT, start_history("order-1", SAGA_INPUT)))
+
+    assert state["isDone"] is False
+    assert state["schemaVersion"] == 2
+    (actions,) = state["actions"]
+    (race,) = actions
+    assert race["actionType"] == WHEN_ANY
+    both, timer = race["compoundActions"]
+    assert both["actionType"] == WHEN_ALL
+    retry = {"firstRetryIntervalInMilliseconds": 1000, "maxNumberOfAttempts": 3}
+    for wrapper, name in zip(both["compoundActions"], FORWARD, strict=True):
+        assert wrapper["actionType"] == WHEN_ALL  # the SDK wraps every retryable call
+        (call,) = wrapper["compoundActions"]
+        assert call["actionType"] == CALL_ACTIVITY_WITH_RETRY
+        assert call["functionName"] == name
+        assert call["retryOptions"] == retry
+        assert json.loads(call["input"]) == ORDER
+    assert timer == {
+        "actionType": CREATE_TIMER,
+        "fireAt": "2026-01-01T00:01:00.000000Z",
+        "isCanceled": False,
+    }
+    assert state["customStatus"] == {
+        "stage": "started",
+        "outcome": "running",
+        "steps": {
+            "order": {"status": "pending", "reason": None},
+            "payment": {"status": "pending", "reason": None},
+        },
+    }
+
+
+def test_the_deadline_comes_from_the_policy_and_the_orchestration_clock() -> None:
+    policy = POLICY | {"stepDeadlineSeconds": 2.5}
+    text = json.dumps({"order": ORDER, "policy": policy})
+    state = invoke(main, context_json("order-1", text, start_history("order-1", text)))
+    assert fire_at(deadline_timer(state)["fireAt"]) == START + timedelta(seconds=2.5)
+
+
+# Outcomes
+
+
+def test_both_steps_succeed_and_the_saga_completes() -> None:
+    run = saga()
+
+    assert run.output == {
+        "orderId": "order-1",
+        "outcome": "completed",
+        "amount": "3.00",
+        "steps": {
+            "order": {"status": "succeeded", "reason": None},
+            "payment": {"status": "succeeded", "reason": None},
+        },
+    }
+    assert run.final["customStatus"]["stage"] == "finished"
+    assert run.final["customStatus"]["outcome"] == "completed"
+    assert [call.name for call in run.calls] == list(FORWARD)
+
+
+def test_the_deadline_timer_is_cancelled_when_both_steps_succeed_first() -> None:
+    run = saga()
+    assert deadline_timer(run.episodes[0].state)["isCanceled"] is False
+    assert deadline_timer(run.final)["isCanceled"] is True
+    assert not any(e.delivered and e.delivered["EventType"] == TIMER_FIRED for e in run.episodes)
+
+
+def test_order_rejected_rolls_back_both_steps() -> None:
+    run = saga(OrderActivity=[rejected("apple: only 1 in stock")])
+
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "order") == {
+        "status": "compensated",
+        "reason": "rejected: apple: only 1 in stock; compensated",
+    }
+    assert step(run, "payment") == {"status": "compensated", "reason": "succeeded; compensated"}
+    assert sorted(call.name for call in run.calls[2:]) == sorted(ROLLBACKS)
+    assert all(call.input == ORDER for call in run.calls)
+
+
+def test_payment_rejected_rolls_back_both_steps() -> None:
+    run = saga(PaymentActivity=[rejected("insufficient funds: balance 1.00")])
+
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "payment")["status"] == "compensated"
+    assert step(run, "payment")["reason"] == (
+        "rejected: insufficient funds: balance 1.00; compensated"
+    )
+    assert step(run, "order") == {"status": "compensated", "reason": "succeeded; compensated"}
+    assert {call.name for call in run.calls} == set(FORWARD + ROLLBACKS)
+
+
+def test_both_rejected_still_rolls_back_both() -> None:
+    run = saga(OrderActivity=[rejected("out of stock")], PaymentActivity=[rejected("no wallet")])
+
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "order")["reason"] == "rejected: out of stock; compensated"
+    assert step(run, "payment")["reason"] == "rejected: no wallet; compensated"
+    assert len(run.calls_to("RollbackOrderActivity")) == 1
+    assert len(run.calls_to("RollbackPaymentActivity")) == 1
+
+
+def test_a_business_rejection_is_not_retried() -> None:
+    run = saga(PaymentActivity=[rejected("insufficient funds")])
+    assert len(run.calls_to("PaymentActivity")) == 1
+
+
+def test_a_step_still_failing_after_its_retries_is_failed_and_compensated() -> None:
+    run = saga(PaymentActivity=[Raises("wallet table unavailable")])
+
+    assert [call.attempt for call in run.calls_to("PaymentActivity")] == [1, 2, 3]
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "payment") == {
+        "status": "compensated",
+        "reason": "failed: Activity function 'PaymentActivity' failed: wallet table unavailable"
+        "; compensated",
+    }
+    assert step(run, "order")["status"] == "compensated"
+    assert {call.name for call in run.calls} == set(FORWARD + ROLLBACKS)
+
+
+def test_a_step_that_succeeds_after_one_transient_failure_completes_the_saga() -> None:
+    run = saga(OrderActivity=[Raises("timeout talking to storage"), OK])
+
+    assert run.output["outcome"] == "completed"
+    assert [call.attempt for call in run.calls_to("OrderActivity")] == [1, 2]
+    assert not any(call.name in ROLLBACKS for call in run.calls)
+
+
+def test_a_step_missing_its_deadline_times_out_and_both_roll_back() -> None:
+    run = saga(PaymentActivity=[Hangs()])
+
+    fired = [e for e in run.episodes if e.delivered and e.delivered["EventType"] == TIMER_FIRED]
+    assert len(fired) == 1
+    assert fired[0].delivered is not None
+    assert fired[0].delivered["FireAt"].startswith("2026-01-01T00:01:00")
+    rollbacks = [call for call in run.calls if call.name in ROLLBACKS]
+    assert sorted(call.name for call in rollbacks) == sorted(ROLLBACKS)
+    assert {call.scheduled_in for call in rollbacks} == {fired[0].index}
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "payment") == {
+        "status": "compensated",
+        "reason": "timed_out: not settled within the 60s step deadline; compensated",
+    }
+    assert step(run, "order") == {"status": "compensated", "reason": "succeeded; compensated"}
+
+
+def test_a_step_retrying_past_the_deadline_times_out() -> None:
+    run = saga(OrderActivity=[Raises("busy", after=25)])
+
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "order")["reason"].startswith("timed_out:")
+
+
+def test_the_deadline_timer_stays_armed_when_rollbacks_follow() -> None:
+    # A cancelled timer would let the Functions host's replay of the actions start the rollbacks
+    # ahead of the payment's retries, numbering tasks differently from this replay.
+    run = saga(
+        OrderActivity=[rejected("out of stock")],
+        PaymentActivity=[Raises("throttled"), OK],
+    )
+    assert run.output["outcome"] == "compensated"
+    assert deadline_timer(run.final)["isCanceled"] is False
+
+
+def test_a_compensation_that_keeps_failing_ends_compensation_failed_naming_the_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="saga.workflow")
+    run = saga(
+        PaymentActivity=[rejected("insufficient funds")],
+        RollbackPaymentActivity=[Raises("wallet table unavailable")],
+        # A slow sibling rollback makes the orchestrator replay past the failure several times.
+        RollbackOrderActivity=[Returns({"ok": True}, after=60)],
+    )
+
+    assert [call.attempt for call in run.calls_to("RollbackPaymentActivity")] == [1, 2, 3, 4]
+    assert run.output["outcome"] == "compensation_failed"
+    assert run.final["customStatus"]["outcome"] == "compensation_failed"
+    assert step(run, "payment") == {
+        "status": "compensation_failed",
+        "reason": "payment rollback failed: Activity function 'RollbackPaymentActivity' failed: "
+        "wallet table unavailable (payment was rejected: insufficient funds)",
+    }
+    assert step(run, "order") == {"status": "compensated", "reason": "succeeded; compensated"}
+    failure_seen = run.calls_to("RollbackPaymentActivity")[-1].settled_in
+    assert failure_seen is not None and failure_seen < len(run.episodes) - 1
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert errors == [f"Saga order-1: {step(run, 'payment')['reason']}"]
+
+
+def test_a_rollback_that_answers_not_ok_is_a_failed_compensation() -> None:
+    run = saga(
+        OrderActivity=[rejected("out of stock")],
+        RollbackOrderActivity=[rejected("reservation record is corrupt")],
+    )
+
+    assert run.output["outcome"] == "compensation_failed"
+    assert step(run, "order")["status"] == "compensation_failed"
+    assert step(run, "order")["reason"].startswith(
+        "order rollback failed: reservation record is corrupt"
+    )
+    assert len(run.calls_to("RollbackOrderActivity")) == 1
+
+
+# Waiting for both steps, never failing fast
+
+
+def rollback_free_episodes(run: Run) -> Iterator[int]:
+    for episode in run.episodes:
+        if not set(scheduled_names(episode.state)) & set(ROLLBACKS):
+            yield episode.index
+
+
+def test_no_rollback_starts_while_the_other_step_is_in_flight() -> None:
+    run = saga(
+        OrderActivity=[Raises("storage down", after=0.5)],
+        PaymentActivity=[Raises("throttled", after=20), Returns({"ok": True}, after=5)],
+    )
+
+    order_failed = max(call.settled_in or 0 for call in run.calls_to("OrderActivity"))
+    payment = run.calls_to("PaymentActivity")
+    assert [call.attempt for call in payment] == [1, 2]
+    payment_settled = payment[-1].settled_in
+    assert payment_settled is not None and payment_settled > order_failed
+    # Every episode up to the payment's answer scheduled no rollback.
+    assert set(range(payment_settled)) <= set(rollback_free_episodes(run))
+    assert step(run, "payment") == {"status": "compensated", "reason": "succeeded; compensated"}
+    assert run.output["outcome"] == "compensated"
+
+
+def test_an_early_failure_does_not_lose_the_slower_steps_answer() -> None:
+    run = saga(
+        PaymentActivity=[Raises("card processor down", after=0.1)],
+        OrderActivity=[rejected("apple: only 1 in stock", after=30)],
+    )
+    assert step(run, "order")["reason"] == "rejected: apple: only 1 in stock; compensated"
+    assert step(run, "payment")["reason"].startswith("failed: Activity function 'PaymentActivity'")
+
+
+# Progress
+
+
+def test_custom_status_follows_each_stage() -> None:
+    run = saga(
+        OrderActivity=[Raises("storage down", after=0.5)],
+        PaymentActivity=[rejected("insufficient funds", after=20)],
+    )
+
+    stages: list[dict[str, Any]] = []
+    for status in run.custom_statuses:
+        if not stages or stages[-1] != status:
+            stages.append(status)
+    assert [status["stage"] for status in stages] == [
+        "started",
+        "step_settled",
+        "compensating",
+        "finished",
+    ]
+    settled = stages[1]["steps"]
+    assert settled["order"]["status"] == "failed"
+    assert settled["payment"] == {"status": "pending", "reason": None}
+    compensating = stages[2]["steps"]
+    assert compensating["order"]["status"] == "compensating"
+    assert compensating["payment"] == {
+        "status": "compensating",
+        "reason": "rejected: insufficient funds",
+    }
+    assert stages[3]["outcome"] == "compensated"
+    assert stages[3]["steps"] == run.output["steps"]
+
+
+# Input
+
+
+@pytest.mark.parametrize(
+    ("input_text", "mentions"),
+    [
+        (json.dumps({"order": ORDER | {"amount": "3.001"}}), "amount"),
+        (json.dumps({"order": ORDER | {"orderId": "a/b"}}), "orderId"),
+        (json.dumps({"policy": POLICY}), "order"),
+        (None, "SagaInput"),
+    ],
+)
+def test_an_invalid_input_fails_the_orchestration_before_any_step(
+    input_text: str | None, mentions: str
+) -> None:
+    run = play(main, input_text, {})
+
+    assert len(run.episodes) == 1
+    assert run.final["isDone"] is False
+    assert run.final["actions"] == [[]]
+    assert "OrderSaga input is not a valid SagaInput" in run.final["error"]
+    assert mentions in run.final["error"]
+    assert run.calls == []
+
+
+def test_the_policy_defaults_when_the_input_has_none() -> None:
+    text = json.dumps({"order": ORDER})
+    state = invoke(main, context_json("order-1", text, start_history("order-1", text)))
+    defaults = SagaPolicy()
+    calls = [leaf for leaf in all_leaves(state) if "functionName" in leaf]
+    assert {json.dumps(call["retryOptions"]) for call in calls} == {
+        json.dumps(
+            {
+                "firstRetryIntervalInMilliseconds": defaults.stepRetryIntervalMs,
+                "maxNumberOfAttempts": defaults.stepRetryAttempts,
+            }
+        )
+    }
+
+
+# The pure decisions
+
+
+def test_forward_result_reads_the_step_outcome() -> None:
+    assert forward_result("OrderActivity", {"ok": True, "reason": None}) == StepResult(
+        status=StepStatus.SUCCEEDED
+    )
+    assert forward_result("OrderActivity", {"ok": False, "reason": "no stock"}) == StepResult(
+        status=StepStatus.REJECTED, reason="no stock"
+    )
+    assert forward_result("OrderActivity", {"ok": False}).reason == "OrderActivity refused"
+    failed = forward_result("PaymentActivity", Exception("Activity function 'X' failed: io \n {}"))
+    assert failed == StepResult(status=StepStatus.FAILED, reason="Activity function 'X' failed: io")
+
+
+def test_an_answer_that_is_not_a_step_outcome_counts_as_failed() -> None:
+    result = forward_result("PaymentActivity", {"charged": True})
+    assert result.status is StepStatus.FAILED
+    assert result.reason is not None and "PaymentActivity returned" in result.reason
+
+
+def test_compensation_is_needed_unless_both_succeeded() -> None:
+    succeeded = StepResult(status=StepStatus.SUCCEEDED)
+    for other in StepStatus:
+        steps = {Step.ORDER: succeeded, Step.PAYMENT: StepResult(status=other)}
+        assert needs_compensation(steps) is (other is not StepStatus.SUCCEEDED)
+
+
+def test_rollback_result_keeps_the_story_of_the_step() -> None:
+    before = StepResult(status=StepStatus.COMPENSATING, reason="rejected: no stock")
+    assert rollback_result(Step.ORDER, before, {"ok": True}) == StepResult(
+        status=StepStatus.COMPENSATED, reason="rejected: no stock; compensated"
+    )
+    failed = rollback_result(Step.PAYMENT, before, Exception("boom \n {details}"))
+    assert failed == StepResult(
+        status=StepStatus.COMPENSATION_FAILED,
+        reason="payment rollback failed: boom (payment was rejected: no stock)",
+    )
+
+
+def test_final_outcome_is_compensation_failed_if_any_rollback_failed() -> None:
+    done = StepResult(status=StepStatus.COMPENSATED)
+    stuck = StepResult(status=StepStatus.COMPENSATION_FAILED)
+    assert final_outcome({Step.ORDER: done, Step.PAYMENT: done}) is Outcome.COMPENSATED
+    assert final_outcome({Step.ORDER: done, Step.PAYMENT: stuck}) is Outcome.COMPENSATION_FAILED
+
+
+def test_failure_text_drops_the_serialized_details() -> None:
+    assert failure_text(Exception("Activity function 'A' failed: x \n {\"$type\": 1}")) == (
+        "Activity function 'A' failed: x"
+    )
+    assert failure_text(ValueError("")) == "ValueError"
