@@ -23,6 +23,7 @@ MAX_ATTEMPTS = 30
 _FIRST_BACKOFF_SECONDS = 0.005
 _MAX_BACKOFF_SECONDS = 0.1
 _CONFLICT_STATUSES = {409, 412}
+_UNSTORABLE_KEY_CHARS = frozenset("/\\#?")
 
 T = TypeVar("T")
 
@@ -54,8 +55,15 @@ def retry_on_conflict(what: str, decide: Callable[[], T], attempts: int = MAX_AT
     )
 
 
+def _storable(key: str) -> bool:
+    """Table storage refuses these characters in keys (and '#' or '?' would cut the request URL)."""
+    return not any(c in _UNSTORABLE_KEY_CHARS or ord(c) < 32 or 127 <= ord(c) < 160 for c in key)
+
+
 def read_row(table: TableClient, partition_key: str, row_key: str) -> TableEntity | None:
-    """The row with its ETag in `.metadata`, or None when it does not exist."""
+    """The row with its ETag in `.metadata`, or None when it does not exist (or cannot)."""
+    if not (_storable(partition_key) and _storable(row_key)):
+        return None
     try:
         return table.get_entity(partition_key, row_key)
     except ResourceNotFoundError:

@@ -43,6 +43,13 @@ def test_catalog_items_read_back(inventory: Inventory) -> None:
     assert inventory.item("SKU-NOPE") is None
 
 
+@pytest.mark.parametrize("sku", ["SKU-RED#1", "SKU-RED?x", "SKU-RED/1", "SKU-RED\\1", "SKU\x07"])
+def test_a_sku_that_cannot_be_a_key_is_simply_not_in_the_catalog(
+    inventory: Inventory, sku: str
+) -> None:
+    assert inventory.item(sku) is None
+
+
 def test_price_uses_catalog_prices(inventory: Inventory) -> None:
     request = OrderRequest(
         customerId="alice",
