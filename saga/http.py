@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
 
-import aiohttp
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
@@ -188,11 +187,14 @@ def _failure(error: Exception, doing: str) -> func.HttpResponse:
             HTTPStatus.INTERNAL_SERVER_ERROR,
             [FieldError("", f"the app is misconfigured: {error}")],
         )
-    if isinstance(error, ServiceUnavailable | AzureError | aiohttp.ClientError | TimeoutError):
+    if isinstance(error, ServiceUnavailable | AzureError):
         log.exception("%s failed: a service is unavailable", doing)
+        problem = _summary(error)
+        if isinstance(error, AzureError):
+            problem = f"table storage did not answer: {problem}"
         return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,
-            [FieldError("", f"a service is unavailable, try again shortly: {_summary(error)}")],
+            [FieldError("", f"{problem}; try again shortly")],
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
     log.exception("%s failed unexpectedly", doing)

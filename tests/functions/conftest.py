@@ -15,7 +15,7 @@ import azure.functions as func
 import pytest
 from azure.functions.http import HttpResponseConverter
 
-from durable_host.azurite import Azurite
+from durable_host.azurite import Azurite, Ports, connection_string, free_port
 from saga.storage import Ledgers, ledgers
 from tests.functions.durable_rpc_server import DurableRpcServer, EventLoopThread, durable_rpc_server
 
@@ -85,4 +85,15 @@ def app_ledgers(
     monkeypatch.setenv("SAGA_DEMO_DATA", "true")
     ledgers.cache_clear()
     yield ledgers()
+    ledgers.cache_clear()
+
+
+@pytest.fixture
+def storage_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings whose storage account is a loopback port where nothing listens."""
+    port = free_port()
+    monkeypatch.setenv("AzureWebJobsStorage", connection_string(Ports(port, port, port)))
+    monkeypatch.setenv("SAGA_TABLE_PREFIX", "Unreachable")
+    ledgers.cache_clear()
+    yield
     ledgers.cache_clear()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from saga.models import (
     Outcome,
+    PricedLine,
     PricedOrder,
     SagaInput,
     SagaProgress,
@@ -287,3 +289,26 @@ def test_a_failed_orchestration_shows_the_hosts_reason_and_no_outcome(
     assert body["error"] == reason
     assert body["amount"] == "10.00"
     assert body["steps"] == PENDING_STEPS
+
+
+def test_unreachable_storage_is_a_503_with_an_error_document(
+    loop: EventLoopThread, host: DurableRpcServer, storage_down: None
+) -> None:
+    order = PricedOrder(
+        orderId="order-1",
+        customerId="alice",
+        lines=[PricedLine(sku="SKU-RED", quantity=1, unitPrice=Decimal("9.99"))],
+        amount=Decimal("9.99"),
+    )
+    host.claim_after_next_miss(order.orderId, SagaInput(order=order).model_dump(mode="json"))
+    assert get_order(loop, host, order.orderId).status == 404  # and now the saga exists
+
+    reads = [get_order(loop, host, order.orderId), get_customer("alice"), get_inventory("SKU-RED")]
+
+    for answer in reads:
+        assert answer.status == 503
+        assert answer.headers["retry-after"] == "5"
+        [error] = answer.body["errors"]
+        assert error["field"] == ""
+        assert error["message"].startswith("table storage did not answer: ")
+        assert error["message"].endswith("; try again shortly")

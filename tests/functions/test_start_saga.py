@@ -309,3 +309,14 @@ def test_no_body_ever_gets_a_500(
     if answer.status != 202:
         assert answer.body["errors"]
         assert all(set(error) == {"field", "message"} for error in answer.body["errors"])
+
+
+def test_unreachable_storage_is_a_503_and_starts_nothing(
+    loop: EventLoopThread, host: DurableRpcServer, storage_down: None
+) -> None:
+    answer = post_order(loop, host, order_body())
+
+    [message] = assert_errors(answer, 503, [""])
+    assert message.startswith("table storage did not answer: ")
+    assert answer.headers["retry-after"] == "5"
+    assert host.starts() == []
