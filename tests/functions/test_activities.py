@@ -4,6 +4,7 @@ activityTrigger converter, `main` called with the bound argument, the result enc
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -168,3 +169,20 @@ def test_an_injected_fault_raises_and_its_retry_applies_once(
     assert payment.status is PaymentStatus.CHARGED
     assert retried == {"ok": True, "reason": None}
     assert balance(app_ledgers, "alice") == Decimal("990.00")
+
+
+def test_a_stall_setting_delays_the_named_activity(
+    app_ledgers: Ledgers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = order_text("a-9", "alice", "SKU-BLUE", 1, "5.00")
+    monkeypatch.setenv("SAGA_FAULT_STALL", "RollbackOrderActivity=0.4")
+    ledgers.cache_clear()
+
+    started = time.monotonic()
+    outcome = run_activity("RollbackOrderActivity", text)
+    elapsed = time.monotonic() - started
+
+    assert outcome["ok"] is True
+    assert elapsed >= 0.4
+    record = app_ledgers.inventory.order_record("a-9")
+    assert record is not None and record.status is ReservationStatus.FENCED
