@@ -1,0 +1,352 @@
+"""Durable state of a task hub in Azure Table storage (DurableTask.AzureStorage's table layout).
+
+`{hub}Instances` holds one status row per instance and `{hub}History` the current execution's
+events plus a `sentinel` row, exactly as the real provider lays them out. `{hub}Messages` is this
+host's inbox: every acknowledged message (a start, a raised event, an activity result, ...) is
+written there before it is acted on and deleted once an episode has checkpointed it, so a process
+killed at any instant loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from durable_host.history import (
+    TERMINAL_STATUSES,
+    Event,
+    OrchestrationStatus,
+    from_row,
+    to_row,
+    utc_now,
+)
+
+BATCH_LIMIT = 100
+SENTINEL = "sentinel"
+_HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
+_ESCAPES = {"^": "^^", "/": "^0", "\\": "^1", "#": "^2", "?": "^3"}
+_UNESCAPES = {value[1]: key for key, value in _ESCAPES.items()}
+
+
+def sanitize_key(instance_id: str) -> str:
+    """The table key of an instance id (DurableTask.AzureStorage's KeySanitation)."""
+    return "".join(_ESCAPES.get(char, char) for char in instance_id)
+
+
+def unsanitize_key(key: str) -> str:
+    chars: list[str] = []
+    escaped = False
+    for char in key:
+        if escaped:
+            chars.append(_UNESCAPES.get(char, char))
+            escaped = False
+        elif char == "^":
+            escaped = True
+        else:
+            chars.append(char)
+    return "".join(chars)
+
+
+def validate_hub_name(hub_name: str) -> None:
+    if not _HUB_NAME.match(hub_name):
+        raise ValueError(
+            f"Task hub name {hub_name!r} is invalid: use 3 to 45 letters and digits, "
+            "starting with a letter (it prefixes the storage table names)."
+        )
+
+
+@dataclass
+class InstanceRecord:
+    """One `{hub}Instances` row: what the status API reports about an instance."""
+
+    instance_id: str
+    execution_id: str
+    name: str
+    runtime_status: OrchestrationStatus
+    created_time: datetime
+    last_updated_time: datetime
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    completed_time: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.runtime_status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    instance_id: str
+    row_key: str
+    event: Event
+    execution_id: str | None
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    statuses: frozenset[OrchestrationStatus] = frozenset()
+    id_prefix: str | None = None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_message_counter = itertools.count()
+
+
+def new_message_key() -> str:
+    """Inbox row keys sort in arrival order within this process and after a restart."""
+    return f"{time.time_ns():020d}{next(_message_counter) % 1000:03d}{uuid.uuid4().hex[:8]}"
+
+
+def _encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode_token(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(text.encode()))
+    except ValueError as error:
+        raise ValueError(f"Invalid continuation token {text!r}") from error
+
+
+class TaskHubStore:
+    """Reads and writes one task hub's tables with the async client (never blocks the loop)."""
+
+    def __init__(self, service: TableServiceClient, hub_name: str) -> None:
+        self.hub_name = hub_name
+        self._service = service
+        self.instances: TableClient = service.get_table_client(f"{hub_name}Instances")
+        self.history: TableClient = service.get_table_client(f"{hub_name}History")
+        self.messages: TableClient = service.get_table_client(f"{hub_name}Messages")
+
+    @classmethod
+    async def open(cls, connection_string: str, hub_name: str) -> TaskHubStore:
+        validate_hub_name(hub_name)
+        store = cls(TableServiceClient.from_connection_string(connection_string), hub_name)
+        for table in (store.instances, store.history, store.messages):
+            with contextlib.suppress(ResourceExistsError):
+                await table.create_table()
+        return store
+
+    async def close(self) -> None:
+        for table in (self.instances, self.history, self.messages):
+            await table.close()
+        await self._service.close()
+
+    # Instances
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        try:
+            row = await self.instances.get_entity(sanitize_key(instance_id), "")
+        except ResourceNotFoundError:
+            return None
+        return _record_from_row(row)
+
+    async def put_instance(self, record: InstanceRecord) -> None:
+        await self.instances.upsert_entity(self._instance_row(record), mode=UpdateMode.REPLACE)
+
+    def _instance_row(self, record: InstanceRecord) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "PartitionKey": sanitize_key(record.instance_id),
+            "RowKey": "",
+            "ExecutionId": record.execution_id,
+            "Name": record.name,
+            "Version": "",
+            "CustomStatus": record.custom_status if record.custom_status is not None else "null",
+            "CreatedTime": record.created_time,
+            "LastUpdatedTime": record.last_updated_time,
+            "RuntimeStatus": record.runtime_status.name,
+            "TaskHubName": self.hub_name,
+        }
+        if record.input is not None:
+            row["Input"] = record.input
+        if record.output is not None:
+            row["Output"] = record.output
+        if record.completed_time is not None:
+            row["CompletedTime"] = record.completed_time
+        return row
+
+    async def query_instances(
+        self, query: InstanceQuery, top: int | None = None, continuation: str | None = None
+    ) -> tuple[list[InstanceRecord], str | None]:
+        clauses: list[str] = ["RowKey eq ''"]
+        parameters: dict[str, Any] = {}
+        if query.created_from is not None:
+            clauses.append("CreatedTime ge @created_from")
+            parameters["created_from"] = query.created_from
+        if query.created_to is not None:
+            clauses.append("CreatedTime le @created_to")
+            parameters["created_to"] = query.created_to
+        if query.statuses:
+            names = sorted(status.name for status in query.statuses)
+            alternatives = []
+            for index, name in enumerate(names):
+                parameters[f"status{index}"] = name
+                alternatives.append(f"RuntimeStatus eq @status{index}")
+            clauses.append("( " + " or ".join(alternatives) + " )")
+        if query.id_prefix:
+            prefix = sanitize_key(query.id_prefix)
+            clauses.append("PartitionKey ge @prefix_low and PartitionKey lt @prefix_high")
+            parameters["prefix_low"] = prefix
+            parameters["prefix_high"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        pages = self.instances.query_entities(
+            " and ".join(clauses), parameters=parameters, results_per_page=top
+        ).by_page(continuation_token=_decode_token(continuation))
+        records: list[InstanceRecord] = []
+        async for page in pages:
+            async for row in page:
+                records.append(_record_from_row(row))
+            if top is not None:
+                return records, _encode_token(pages.continuation_token)  # type: ignore[attr-defined]
+        return records, None
+
+    async def unfinished_instances(self) -> list[InstanceRecord]:
+        statuses = frozenset(OrchestrationStatus) - TERMINAL_STATUSES
+        records, _ = await self.query_instances(InstanceQuery(statuses=statuses))
+        return records
+
+    # History
+
+    async def load_history(self, instance_id: str) -> tuple[str | None, list[Event]]:
+        """The current execution's id and events, as the last complete checkpoint left them."""
+        rows = [
+            row
+            async for row in self.history.query_entities(
+                "PartitionKey eq @key", parameters={"key": sanitize_key(instance_id)}
+            )
+        ]
+        sentinel = next((row for row in rows if row["RowKey"] == SENTINEL), None)
+        if sentinel is None:
+            return None, []
+        execution_id = str(sentinel["ExecutionId"])
+        count = int(sentinel.get("HistoryEventCount", 0))
+        events = [
+            from_row(row)
+            for row in sorted(rows, key=lambda row: str(row["RowKey"]))
+            if row["RowKey"] != SENTINEL
+            and row.get("ExecutionId") == execution_id
+            and int(str(row["RowKey"]), 16) < count
+        ]
+        return execution_id, events
+
+    async def append_history(
+        self, instance_id: str, execution_id: str, first_sequence: int, events: Sequence[Event]
+    ) -> None:
+        """Write events at positions first_sequence.. and move the sentinel past them.
+
+        Batches of at most 100 operations in one partition; the sentinel goes in the last one, so
+        a reader never sees a half-written episode.
+        """
+        key = sanitize_key(instance_id)
+        rows = [
+            to_row(event, key, execution_id, first_sequence + offset)
+            for offset, event in enumerate(events)
+        ]
+        sentinel = {
+            "PartitionKey": key,
+            "RowKey": SENTINEL,
+            "ExecutionId": execution_id,
+            "IsCheckpointComplete": True,
+            "CheckpointCompletedTimestamp": utc_now(),
+            "HistoryEventCount": first_sequence + len(events),
+        }
+        batches = list(_chunks(rows, BATCH_LIMIT - 1)) or [[]]
+        for index, batch in enumerate(batches):
+            operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
+            if index == len(batches) - 1:
+                operations.append(("upsert", sentinel, {"mode": UpdateMode.REPLACE}))
+            await self.history.submit_transaction(operations)
+
+    # Inbox
+
+    async def add_message(
+        self, instance_id: str, event: Event, execution_id: str | None = None
+    ) -> str:
+        """Store a message for an instance (for `execution_id` only, when given)."""
+        row_key = new_message_key()
+        row = {
+            "PartitionKey": sanitize_key(instance_id),
+            "RowKey": row_key,
+            "Event": json.dumps(event),
+        }
+        if execution_id is not None:
+            row["ExecutionId"] = execution_id
+        await self.messages.create_entity(row)
+        return row_key
+
+    async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:
+        key = sanitize_key(instance_id)
+        for batch in _chunks(list(row_keys), BATCH_LIMIT):
+            await self.messages.submit_transaction(
+                [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
+            )
+
+    async def pending_messages(self) -> list[StoredMessage]:
+        return [
+            StoredMessage(
+                unsanitize_key(str(row["PartitionKey"])),
+                str(row["RowKey"]),
+                json.loads(row["Event"]),
+                row.get("ExecutionId"),
+            )
+            async for row in self.messages.list_entities()
+        ]
+
+    # Purge
+
+    async def purge(self, instance_id: str) -> bool:
+        """Delete an instance's row, history and inbox; False when there was no such instance."""
+        key = sanitize_key(instance_id)
+        existed = await self.get_instance(instance_id) is not None
+        for table in (self.history, self.messages):
+            keys = [
+                str(row["RowKey"])
+                async for row in table.query_entities(
+                    "PartitionKey eq @key", parameters={"key": key}, select=["RowKey"]
+                )
+            ]
+            for batch in _chunks(keys, BATCH_LIMIT):
+                await table.submit_transaction(
+                    [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
+                )
+        await self.instances.delete_entity(key, "")
+        return existed
+
+
+def _record_from_row(row: Any) -> InstanceRecord:
+    custom_status = row.get("CustomStatus")
+    return InstanceRecord(
+        instance_id=unsanitize_key(str(row["PartitionKey"])),
+        execution_id=str(row.get("ExecutionId", "")),
+        name=str(row.get("Name", "")),
+        runtime_status=OrchestrationStatus[row["RuntimeStatus"]],
+        created_time=row["CreatedTime"],
+        last_updated_time=row["LastUpdatedTime"],
+        input=row.get("Input"),
+        output=row.get("Output"),
+        custom_status=None if custom_status in (None, "null") else custom_status,
+        completed_time=row.get("CompletedTime"),
+    )
