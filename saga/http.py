@@ -114,7 +114,8 @@ async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.
     try:
         order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
         status = await _status(client, order_id)
-        if not status:
+        if not status or status.name != ORCHESTRATOR:
+            # An instance of another orchestration under this id is not an order.
             return _not_found("orderId", f"no order {order_id!r}")
         instance = InstanceSnapshot(
             runtime_status=status.runtime_status.value if status.runtime_status else "Unknown",

@@ -24,7 +24,7 @@ from saga.models import (
 )
 from saga.storage import Ledgers
 from tests.functions.conftest import Reply, function, http_request, reply
-from tests.functions.durable_rpc_server import DurableRpcServer, EventLoopThread
+from tests.functions.durable_rpc_server import DurableRpcServer, EventLoopThread, Instance
 
 START = function("StartSaga")
 GET_ORDER = function("GetOrder")
@@ -148,6 +148,17 @@ def test_an_unknown_order_is_404(
 
     assert answer.status == 404
     assert answer.body == {"errors": [{"field": "orderId", "message": "no order 'order-nobody'"}]}
+
+
+def test_an_instance_of_another_orchestration_is_not_an_order(
+    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers
+) -> None:
+    host.instances["job-1"] = Instance(name="NightlyReport", input='{"day": "2026-11-27"}')
+
+    answer = get_order(loop, host, "job-1")
+
+    assert answer.status == 404
+    assert answer.body == {"errors": [{"field": "orderId", "message": "no order 'job-1'"}]}
 
 
 def test_an_invalid_order_id_is_400_without_asking_the_host(
