@@ -24,18 +24,18 @@ def ledger_settings(storage_connection_string: str, unique_name: str) -> Setting
 
 
 @pytest.fixture
-def ledgers(ledger_settings: Settings) -> Ledgers:
+def opened_ledgers(ledger_settings: Settings) -> Ledgers:
     return open_ledgers(ledger_settings)
 
 
 @pytest.fixture
-def inventory(ledgers: Ledgers) -> Inventory:
-    return ledgers.inventory
+def inventory(opened_ledgers: Ledgers) -> Inventory:
+    return opened_ledgers.inventory
 
 
 @pytest.fixture
-def wallets(ledgers: Ledgers) -> Wallets:
-    return ledgers.wallets
+def wallets(opened_ledgers: Ledgers) -> Wallets:
+    return opened_ledgers.wallets
 
 
 @pytest.fixture

@@ -195,7 +195,7 @@ def test_money_is_conserved_under_concurrent_charges_and_refunds(
     assert now + charged == Decimal("60.00")
 
 
-@pytest.mark.usefixtures("ledgers")
+@pytest.mark.usefixtures("opened_ledgers")
 def test_a_step_that_keeps_losing_races_raises_a_transient_error(
     ledger_settings: Settings,
 ) -> None:
