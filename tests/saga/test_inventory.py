@@ -267,3 +267,24 @@ def test_stock_is_conserved_under_concurrent_reservations_and_releases(
         now = available(inventory, sku)
         assert now >= 0
         assert stock == now + taken[sku], f"{sku}: {stock} != {now} + {taken[sku]}"
+
+
+def test_a_release_racing_its_reservation_always_leaves_nothing_in_effect(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    orders = [make_order(f"race-{n}", "alice", ("SKU-RED", n + 1, "9.99")) for n in range(12)]
+    calls: list[Callable[[], StepOutcome]] = []
+    for order in orders:
+        calls += [
+            lambda order=order: inventory.reserve_stock(order),
+            lambda order=order: inventory.release_stock(order),
+        ]
+
+    outcomes = all_at_once(calls)
+
+    assert all(release.ok for release in outcomes[1::2])
+    assert available(inventory, "SKU-RED") == 1000
+    for order in orders:
+        record = inventory.order_record(order.orderId)
+        assert record is not None
+        assert record.status in {ReservationStatus.RELEASED, ReservationStatus.FENCED}

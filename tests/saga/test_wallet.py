@@ -214,3 +214,24 @@ def test_a_step_that_keeps_losing_races_raises_a_transient_error(
         retry_on_conflict("charging zed", always_conflicting, attempts=3)
 
     assert tries == 3
+
+
+def test_a_refund_racing_its_charge_always_leaves_nothing_in_effect(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    orders = [make_order(f"race-{n}", "alice", ("SKU-RED", n + 1, "9.99")) for n in range(12)]
+    calls: list[Callable[[], StepOutcome]] = []
+    for order in orders:
+        calls += [
+            lambda order=order: wallets.charge_wallet(order),
+            lambda order=order: wallets.refund_payment(order),
+        ]
+
+    outcomes = all_at_once(calls)
+
+    assert all(refund.ok for refund in outcomes[1::2])
+    assert balance(wallets, "alice") == Decimal("1000.00")
+    for order in orders:
+        record = wallets.payment_record("alice", order.orderId)
+        assert record is not None
+        assert record.status in {PaymentStatus.REFUNDED, PaymentStatus.FENCED}
