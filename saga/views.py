@@ -11,44 +11,19 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from saga.inventory import CatalogItem, OrderRecord
 from saga.models import CENT, SagaInput, SagaProgress, SagaResult, SagaSteps
+from saga.wallet import PaymentRecord, Wallet
 
 M = TypeVar("M", bound=BaseModel)
 
 COMPLETED = "Completed"
 """The Durable runtime status whose output is the saga's result."""
 _ENDED_BADLY = {"Failed", "Terminated"}
-
-
-class WalletView(Protocol):
-    @property
-    def customerId(self) -> str: ...
-    @property
-    def balance(self) -> Decimal: ...
-
-
-class CatalogView(Protocol):
-    @property
-    def sku(self) -> str: ...
-    @property
-    def unitPrice(self) -> Decimal: ...
-    @property
-    def available(self) -> int: ...
-
-
-class LedgerRecord(Protocol):
-    """What the order and payment ledgers both remember about one order."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def amount(self) -> Decimal: ...
-    @property
-    def reason(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,12 +56,12 @@ def money_text(amount: Decimal) -> str:
     return f"{amount.quantize(CENT):f}"
 
 
-def customer_view(wallet: WalletView) -> dict[str, str]:
+def customer_view(wallet: Wallet) -> dict[str, str]:
     """`{customerId, balance}`; balance is a string with two places."""
     return {"customerId": wallet.customerId, "balance": money_text(wallet.balance)}
 
 
-def inventory_view(item: CatalogView) -> dict[str, Any]:
+def inventory_view(item: CatalogItem) -> dict[str, Any]:
     """`{sku, unitPrice, available}`; unitPrice is a string with two places."""
     return {"sku": item.sku, "unitPrice": money_text(item.unitPrice), "available": item.available}
 
@@ -94,8 +69,8 @@ def inventory_view(item: CatalogView) -> dict[str, Any]:
 def order_view(
     order_id: str,
     instance: InstanceSnapshot,
-    order_record: LedgerRecord | None,
-    payment_record: LedgerRecord | None,
+    order_record: OrderRecord | None,
+    payment_record: PaymentRecord | None,
 ) -> dict[str, Any]:
     """`{orderId, runtimeStatus, outcome?, amount, steps, createdTime, lastUpdatedTime, ...}`.
 
@@ -130,11 +105,11 @@ def order_view(
     return view
 
 
-def _record(record: LedgerRecord | None) -> dict[str, Any] | None:
+def _record(record: OrderRecord | PaymentRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "status": str(record.status),
+        "status": record.status.value,
         "amount": money_text(record.amount),
         "reason": record.reason,
     }
