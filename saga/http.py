@@ -1,9 +1,10 @@
 """The HTTP face of the saga, and the one module in saga/ that speaks azure.functions.
 
 Each function folder's `main` is a one-line call into here. Every answer is JSON; every refusal
-is the error document `{"errors": [{"field": "items.0.quantity", "message": "..."}]}` (field ""
-when no single field is to blame), never a stack trace: bad input is 4xx, storage or the Durable
-host being unreachable is 503 (try again), and anything else is logged and answered 500.
+is the error document `{"errors": [{"field": "items.0.quantity", "message": "..."}]}` (field
+"body" when the body as a whole is wrong, "" when the request is not to blame), never a stack
+trace: bad input is 4xx, storage or the Durable host being unreachable is 503 (try again), and
+anything else is logged and answered 500.
 """
 
 from __future__ import annotations
