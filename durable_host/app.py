@@ -70,6 +70,12 @@ class FunctionApp:
         """Where `durableClient` bindings get their payload (the server knows its own origin)."""
         self._durable_client_payload = payload
 
+    async def aclose(self) -> None:
+        """Release what invocations left behind: the thread pool, and the Durable SDK's shared
+        client session (bound to this event loop, which ends with the host)."""
+        await _close_durable_client_session()
+        self.close()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -232,3 +238,16 @@ def _activity_error(name: str, error: BaseException) -> ActivityError:
     return ActivityError(
         f"Activity function '{name}' failed: {friendly}", json.dumps(details, separators=(",", ":"))
     )
+
+
+async def _close_durable_client_session() -> None:
+    """The Durable SDK keeps one aiohttp session per process for its client calls. The worker's
+    loop lives as long as the process; a LocalHost's loop does not, and a session left bound to a
+    closed loop would break the next host started in the same process."""
+    try:
+        from azure.durable_functions.models.utils import http_utils
+    except ImportError:
+        return
+    close = getattr(http_utils, "_close_session", None)
+    if close is not None:
+        await close()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from durable_host.host import LocalHost
 
 APPS = Path(__file__).resolve().parent / "apps"
 HOST_JSON = {"version": "2.0", "extensions": {"http": {"routePrefix": "api"}}}
@@ -32,23 +40,79 @@ def write_app(
     return app_dir
 
 
-RunningHost = Callable[..., AbstractAsyncContextManager[str]]
+@contextmanager
+def serve(
+    app_dir: Path, connection_string: str, hub_name: str, startup_timeout: float = 60.0
+) -> Iterator[LocalHost]:
+    """Run LocalHost on a free loopback port in a background thread (its own event loop), so sync
+    and async tests alike can talk to it over HTTP; stopped cleanly on exit."""
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def run() -> None:
+        state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            async with LocalHost(
+                app_dir, port=0, connection_string=connection_string, hub_name=hub_name
+            ) as host:
+                state["host"] = host
+                started.set()
+                await state["stop"].wait()
+        except BaseException as error:
+            state["error"] = error
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name=f"host-{hub_name}")
+    thread.start()
+    if not started.wait(startup_timeout):
+        raise TimeoutError(f"LocalHost for {app_dir} did not start within {startup_timeout} s")
+    if "error" in state:
+        thread.join()
+        raise state["error"]
+    try:
+        yield state["host"]
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(timeout=60)
+        if "error" in state:
+            raise state["error"]
+
+
+RunningHost = Callable[[Path], AbstractContextManager[LocalHost]]
 
 
 @pytest.fixture
 def running_host(storage_connection_string: str, unique_name: str) -> RunningHost:
-    """`async with running_host(app_dir) as base_url:` runs LocalHost in-process on a free port
-    against the session Azurite, with a task hub of its own."""
-    from durable_host.host import LocalHost
+    """`with running_host(app_dir) as host:` serves the app at `host.base_url` against the
+    session Azurite, with a task hub of its own."""
 
-    @asynccontextmanager
-    async def run(app_dir: Path, hub_name: str | None = None) -> AsyncIterator[str]:
-        async with LocalHost(
-            app_dir,
-            port=0,
-            connection_string=storage_connection_string,
-            hub_name=hub_name or unique_name,
-        ) as host:
-            yield host.base_url
+    def run(app_dir: Path) -> AbstractContextManager[LocalHost]:
+        return serve(app_dir, storage_connection_string, unique_name)
 
     return run
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> Reply:
+    """One HTTP request (never through a proxy); error statuses are returned, not raised."""
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with _DIRECT.open(request, timeout=30) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read())

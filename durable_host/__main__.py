@@ -1,0 +1,99 @@
+"""`python -m durable_host --app-dir DIR --port PORT`: run a Function App like `func start` does.
+
+The function list and URLs go to stdout (as Core Tools prints them); logs go to stderr. SIGINT and
+SIGTERM stop the host cleanly (exit code 0); a problem at start is one message on stderr and exit
+code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from durable_host.azurite import AzuriteError
+from durable_host.config import DEFAULT_PORT, StartupError, read_local_settings
+from durable_host.contracts import FunctionKind
+from durable_host.host import LocalHost
+from durable_host.loader import FunctionSpec
+
+INDENT = " " * 8
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m durable_host",
+        description="Run an Azure Durable Functions app (Python, v1 model) without Core Tools.",
+    )
+    parser.add_argument("--app-dir", type=Path, default=Path("."), help="the Function App folder")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    return parser.parse_args(argv)
+
+
+def describe_functions(functions: list[FunctionSpec], host: str, port: int, prefix: str) -> str:
+    """The listing Core Tools prints at start: HTTP functions with their URLs, then the rest."""
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "localhost", "") else host
+    base = f"http://{shown_host}:{port}/" + (f"{prefix}/" if prefix else "")
+    lines = ["", "Functions:", ""]
+    for spec in sorted(functions, key=lambda s: (s.kind is not FunctionKind.HTTP, s.name.lower())):
+        if spec.kind is FunctionKind.HTTP:
+            methods = f"[{','.join(sorted(spec.methods))}] " if spec.methods else ""
+            route = str(spec.trigger.raw.get("route") or spec.name)
+            lines.append(f"{INDENT}{spec.name}: {methods}{base}{route}")
+        else:
+            lines.append(f"{INDENT}{spec.name}: {spec.trigger.type}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+async def _serve(app_dir: Path, host: str, port: int) -> int:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with LocalHost(app_dir, port=port, host=host) as running:
+        listing = describe_functions(
+            list(running.app.functions.values()),
+            host,
+            int(running.base_url.rsplit(":", 1)[1]),
+            running.app.settings.route_prefix,
+        )
+        print(listing, flush=True)
+        print("Host started. Press Ctrl+C to shut down.", flush=True)
+        await stopping.wait()
+        print("Stopping the host...", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="[%(asctime)s] %(levelname)s %(message)s"
+    )
+    app_dir = arguments.app_dir.resolve()
+    try:
+        if not app_dir.is_dir():
+            raise StartupError(f"{app_dir}: no such app folder")
+        port = arguments.port
+        if port is None:
+            port = read_local_settings(app_dir).local_http_port or DEFAULT_PORT
+        # Core Tools runs the app with its folder as the working directory.
+        os.chdir(app_dir)
+        return asyncio.run(_serve(app_dir, arguments.host, port))
+    except (StartupError, AzuriteError) as error:
+        print(f"durable_host: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The HTTP front door: the app's HTTP functions under the route prefix, plus the engine's Durable
+management routes (the public webhook API and the SDK client's rpc API)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from aiohttp import web
+
+from durable_host.app import FunctionApp
+from durable_host.bindings import http_request_datum
+from durable_host.config import StartupError
+from durable_host.engine import Engine
+from durable_host.management import add_management_routes, client_binding_payload
+from durable_host.routing import RouteMatch
+
+log = logging.getLogger("durable_host.server")
+
+# The Functions host accepts request bodies up to about 100 MB.
+MAX_REQUEST_BODY = 100 * 1024 * 1024
+
+
+def _origin(host: str, port: int) -> str:
+    """The origin clients on this machine use to reach the server (wildcards -> loopback)."""
+    reachable = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    return f"http://[{reachable}]:{port}" if ":" in reachable else f"http://{reachable}:{port}"
+
+
+class AppServer:
+    """One aiohttp server for one FunctionApp and its Engine."""
+
+    def __init__(self, app: FunctionApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+        self.origin = ""
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    def web_application(self) -> web.Application:
+        application = web.Application(client_max_size=MAX_REQUEST_BODY)
+        add_management_routes(application, self.engine)
+        application.router.add_route("*", "/{path:.*}", self._dispatch)
+        return application
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on host:port (0 = a free port); raises StartupError when the port is taken."""
+        runner = web.AppRunner(self.web_application(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=False)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {error.strerror or error}"
+                + (" (the port is in use; choose another with --port)" if port else "")
+            ) from None
+        self._runner = runner
+        address = runner.addresses[0]
+        self.port = int(address[1])
+        self.origin = _origin(host, self.port)
+        origin = self.origin
+        self.app.bind_durable_client(lambda: client_binding_payload(self.engine, origin))
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def _function_path(self, path: str) -> str | None:
+        """The part of the path after the route prefix, or None when outside it."""
+        prefix = self.app.settings.route_prefix
+        if not prefix:
+            return path
+        head = "/" + prefix.lower()
+        lowered = path.lower()
+        if lowered == head or lowered.startswith(head + "/"):
+            return path[len(head) :]
+        return None
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = self._function_path(request.path)
+        found = self.app.routes.resolve(path, request.method) if path is not None else None
+        if found is None:
+            return web.Response(status=404)
+        if not isinstance(found, RouteMatch):
+            return web.Response(status=405, headers={"Allow": ", ".join(sorted(found))})
+        name = found.route.function_name
+        datum = http_request_datum(
+            request.method,
+            str(request.url),
+            request.headers.items(),
+            request.query.items(),
+            found.values,
+            await request.read(),
+        )
+        try:
+            result = await self.app.run_http(name, datum)
+        except Exception:
+            log.exception("Exception while executing function: Functions.%s", name)
+            return web.Response(
+                status=500,
+                text=f"Exception while executing function: Functions.{name}",
+            )
+        response = web.Response(status=result.status, body=result.body)
+        for header, value in result.headers:
+            response.headers.add(header, value)
+        return response
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether host:port can be bound (checked before starting storage, to fail fast)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

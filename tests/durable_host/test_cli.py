@@ -1,0 +1,191 @@
+"""`python -m durable_host` as a user runs it: listing, serving, clean stops, clear start errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from durable_host import azurite
+
+from .conftest import APPS, call, write_app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HTTP_FUNCTION = (
+    "import azure.functions as func\n\n\n"
+    "def main(req: func.HttpRequest) -> func.HttpResponse:\n"
+    "    return func.HttpResponse('served')\n"
+)
+PING_BINDINGS = [
+    {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "ping"},
+    {"type": "http", "direction": "out", "name": "$return"},
+]
+
+
+@dataclass
+class Cli:
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> str:
+        return self.stdout.read_text()
+
+    def errors(self) -> str:
+        return self.stderr.read_text()
+
+    def wait_until_started(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while "Host started" not in self.output():
+            if self.process.poll() is not None:
+                raise AssertionError(f"exited with {self.process.returncode}:\n{self.errors()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not started within {timeout} s:\n{self.errors()}")
+            time.sleep(0.05)
+
+    def stop(self, signum: int, timeout: float = 30) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
+
+
+StartCli = Callable[..., Cli]
+
+
+def environment(storage: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}
+    if storage is not None:
+        env["AzureWebJobsStorage"] = storage
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[StartCli]:
+    """Starts the command line; whatever is still running at the end of the test is killed."""
+    started: list[Cli] = []
+
+    def start(app_dir: Path, *arguments: str, storage: str | None = None) -> Cli:
+        number = len(started)
+        stdout, stderr = tmp_path / f"stdout{number}.txt", tmp_path / f"stderr{number}.txt"
+        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "durable_host", "--app-dir", str(app_dir), *arguments],
+                cwd=PROJECT_ROOT,
+                env=environment(storage),
+                stdout=out,
+                stderr=err,
+            )
+        started.append(Cli(process, stdout, stderr))
+        return started[-1]
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def finished(cli: Cli, timeout: float = 60) -> int:
+    return cli.process.wait(timeout=timeout)
+
+
+def test_lists_functions_serves_and_stops_on_sigint(
+    cli: StartCli, storage_connection_string: str
+) -> None:
+    port = azurite.free_port()
+    running = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+    running.wait_until_started()
+    lines = running.output().splitlines()
+    assert "Functions:" in lines
+    url = f"http://localhost:{port}/api"
+    assert f"        Echo: [GET,POST,PUT] {url}/echo/{{id:int}}/{{label?}}" in lines
+    assert f"        Starter: [POST] {url}/orchestrators/{{functionName}}" in lines
+    assert f"        DefaultRoute: {url}/DefaultRoute" in lines
+    assert "        Hello: activityTrigger" in lines
+    assert "        HelloSequence: orchestrationTrigger" in lines
+    assert lines.index("        Echo: [GET,POST,PUT] " + f"{url}/echo/{{id:int}}/{{label?}}") < (
+        lines.index("        Hello: activityTrigger")
+    )
+
+    reply = call("GET", f"http://127.0.0.1:{port}/api/text")
+    assert (reply.status, reply.body) == (200, b"just a string")
+
+    assert running.stop(signal.SIGINT) == 0
+    assert "Traceback" not in running.errors()
+
+
+def test_sigterm_stops_cleanly(cli: StartCli, storage_connection_string: str) -> None:
+    port = azurite.free_port()
+    running = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+    running.wait_until_started()
+    assert running.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in running.errors()
+
+
+def test_a_missing_app_dir_is_one_clear_error(cli: StartCli, tmp_path: Path) -> None:
+    running = cli(tmp_path / "nowhere", storage="UseDevelopmentStorage=true")
+    assert finished(running) == 1
+    errors = running.errors()
+    assert f"{tmp_path / 'nowhere'}: no such app folder" in errors
+    assert "Traceback" not in errors
+
+
+def test_a_folder_without_host_json_is_refused(cli: StartCli, tmp_path: Path) -> None:
+    running = cli(tmp_path, storage="UseDevelopmentStorage=true")
+    assert finished(running) == 1
+    assert f"{tmp_path / 'host.json'}: not found" in running.errors()
+
+
+def test_malformed_function_json_is_one_clear_error(cli: StartCli) -> None:
+    running = cli(APPS / "bad_function_json", storage="UseDevelopmentStorage=true")
+    assert finished(running) == 1
+    errors = running.errors()
+    assert str(APPS / "bad_function_json" / "Broken" / "function.json") in errors
+    assert "not valid JSON" in errors
+    assert "Traceback" not in errors
+    assert running.output() == ""
+
+
+def test_a_port_in_use_is_one_clear_error(cli: StartCli, storage_connection_string: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        running = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+        assert finished(running) == 1
+    errors = running.errors()
+    assert f"cannot listen on 127.0.0.1:{port}" in errors and "in use" in errors
+    assert "Traceback" not in errors
+
+
+def test_development_storage_starts_and_stops_the_projects_azurite(
+    cli: StartCli, tmp_path: Path
+) -> None:
+    busy = [port for port in azurite.DEFAULT_PORTS if azurite.is_listening(port)]
+    if busy:
+        pytest.skip(f"storage emulator ports {busy} are taken by another process on this machine")
+    app_dir = write_app(tmp_path / "app", {"Ping": ({"bindings": PING_BINDINGS}, HTTP_FUNCTION)})
+    settings = {"Values": {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}}
+    (app_dir / "local.settings.json").write_text(json.dumps(settings))
+    port = azurite.free_port()
+
+    running = cli(app_dir, "--port", str(port))
+    running.wait_until_started()
+    assert all(azurite.is_listening(p) for p in azurite.DEFAULT_PORTS)
+    assert (app_dir / ".azurite").is_dir()
+    assert call("GET", f"http://127.0.0.1:{port}/api/ping").body == b"served"
+
+    assert running.stop(signal.SIGINT) == 0
+    deadline = time.monotonic() + 30
+    while any(azurite.is_listening(p) for p in azurite.DEFAULT_PORTS):
+        assert time.monotonic() < deadline, "Azurite still listening after the host stopped"
+        time.sleep(0.1)
+    assert "Traceback" not in running.errors()

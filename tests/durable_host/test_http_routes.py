@@ -1,0 +1,161 @@
+"""The app's HTTP routes over real HTTP against LocalHost: routing, methods, errors, starters."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from durable_host.host import LocalHost
+
+from .conftest import APPS, Reply, call, serve, write_app
+
+
+@pytest.fixture(scope="module")
+def host(storage_connection_string: str) -> Iterator[LocalHost]:
+    with serve(APPS / "http_app", storage_connection_string, "HttpRoutes") as running:
+        yield running
+
+
+def get(host: LocalHost, path: str, method: str = "GET", **options: object) -> Reply:
+    return call(method, host.base_url + path, **options)  # type: ignore[arg-type]
+
+
+def test_route_parameters_and_constraints(host: LocalHost) -> None:
+    assert get(host, "/api/echo/7").json()["route_params"] == {"id": "7"}
+    assert get(host, "/api/echo/7/blue").json()["route_params"] == {"id": "7", "label": "blue"}
+    assert get(host, "/api/echo/seven").status == 404
+
+
+def test_query_and_headers_reach_the_function(host: LocalHost) -> None:
+    received = get(host, "/api/echo/1?size=L&q=x%20y", headers={"X-Order": "o-9"}).json()
+    assert received["params"] == {"size": "L", "q": "x y"}
+    assert received["headers"]["x-order"] == "o-9"
+    assert received["url"] == f"{host.base_url}/api/echo/1?size=L&q=x%20y"
+
+
+def test_literal_routes_win_over_catch_all(host: LocalHost) -> None:
+    assert get(host, "/api/items/special").body == b"literal:special"
+    assert get(host, "/api/ITEMS/Special").body == b"literal:special"
+    assert get(host, "/api/items/a/b/c").body == b"catch-all:a/b/c"
+    assert get(host, "/api/items").body == b"catch-all:"
+
+
+def test_unknown_routes_are_404(host: LocalHost) -> None:
+    assert get(host, "/api/nothing-here").status == 404
+    assert get(host, "/text").status == 404
+    assert get(host, "/").status == 404
+
+
+def test_a_route_without_the_method_is_405(host: LocalHost) -> None:
+    reply = get(host, "/api/echo/7", method="DELETE")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, POST, PUT"
+
+
+def test_a_function_without_methods_accepts_every_method(host: LocalHost) -> None:
+    for method in ("GET", "POST", "PATCH", "DELETE"):
+        assert (
+            get(host, "/api/DefaultRoute", method=method).body
+            == f"default route via {method}".encode()
+        )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"order": 1}'),
+        ("text/plain; charset=utf-8", "caf\u00e9".encode()),
+        ("application/octet-stream", bytes(range(256))),
+        ("application/x-www-form-urlencoded", b"a=1&b=2"),
+    ],
+)
+def test_bodies_of_any_content_type_arrive_as_bytes(
+    host: LocalHost, content_type: str, body: bytes
+) -> None:
+    reply = get(
+        host, "/api/echo/3", method="POST", body=body, headers={"Content-Type": content_type}
+    )
+    assert base64.b64decode(reply.json()["body_base64"]) == body
+
+
+def test_an_exception_is_a_500_and_the_host_keeps_serving(host: LocalHost) -> None:
+    reply = get(host, "/api/boom")
+    assert reply.status == 500
+    assert reply.body == b"Exception while executing function: Functions.Boom"
+    assert get(host, "/api/text").body == b"just a string"
+
+
+def test_an_unencodable_return_is_a_500(host: LocalHost) -> None:
+    assert get(host, "/api/dict").status == 500
+
+
+def test_named_output_sets_status_headers_and_cookies(host: LocalHost) -> None:
+    reply = get(host, "/api/named", method="POST", body=b"made")
+    assert (reply.status, reply.body) == (201, b"made")
+    assert reply.headers["X-Saga"] == "created"
+    assert reply.headers["Set-Cookie"] == "session=abc; Path=/"
+
+
+def test_local_settings_values_are_in_the_environment(host: LocalHost) -> None:
+    assert get(host, "/api/settings/HTTP_APP_GREETING").body == b"Hello"
+
+
+def test_local_settings_values_leave_the_environment_with_the_host(
+    storage_connection_string: str, unique_name: str, tmp_path: Path
+) -> None:
+    setting = f"SETTING_{unique_name}"
+    script = (
+        "import os\n\nimport azure.functions as func\n\n\n"
+        "def main(req: func.HttpRequest) -> func.HttpResponse:\n"
+        f"    return func.HttpResponse(os.environ['{setting}'])\n"
+    )
+    bindings = [
+        {"type": "httpTrigger", "direction": "in", "name": "req", "route": "setting"},
+        {"type": "http", "direction": "out", "name": "$return"},
+    ]
+    write_app(tmp_path, {"ShowSetting": ({"bindings": bindings}, script)})
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {setting: "on"}}))
+    with serve(tmp_path, storage_connection_string, unique_name) as running:
+        assert get(running, "/api/setting").body == b"on"
+    assert setting not in os.environ
+
+
+def test_an_existing_environment_variable_wins_over_local_settings(
+    storage_connection_string: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUNCTIONS_WORKER_RUNTIME", "from-environment")
+    with serve(APPS / "http_app", storage_connection_string, unique_name) as running:
+        assert get(running, "/api/settings/FUNCTIONS_WORKER_RUNTIME").body == b"from-environment"
+        assert "FUNCTIONS_WORKER_RUNTIME" in running.skipped_settings
+
+
+def test_a_durable_client_starter_starts_an_orchestration(host: LocalHost) -> None:
+    reply = get(
+        host,
+        "/api/orchestrators/HelloSequence",
+        method="POST",
+        body=json.dumps(["Tokyo", "Seattle", "London"]).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status == 202
+    links = reply.json()
+    assert reply.headers["Location"] == links["statusQueryGetUri"]
+    assert links["statusQueryGetUri"].startswith(f"{host.base_url}/runtime/webhooks/durabletask/")
+    deadline = time.monotonic() + 60
+    status = get_status(links["statusQueryGetUri"])
+    while status["runtimeStatus"] in ("Pending", "Running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = get_status(links["statusQueryGetUri"])
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+def get_status(url: str) -> dict[str, object]:
+    status: dict[str, object] = call("GET", url).json()
+    return status
