@@ -1,0 +1,19 @@
+"""Waits for an Approve event or a deadline, whichever comes first; cancels the loser timer."""
+
+from datetime import timedelta
+
+import azure.durable_functions as df
+
+
+def orchestrator(context: df.DurableOrchestrationContext):
+    deadline = context.current_utc_datetime + timedelta(seconds=context.get_input()["seconds"])
+    timer = context.create_timer(deadline)
+    approval = context.wait_for_external_event("Approve")
+    winner = yield context.task_any([approval, timer])
+    if winner == approval:
+        timer.cancel()
+        return {"approved": approval.result}
+    return {"approved": None, "timed_out": True}
+
+
+main = df.Orchestrator.create(orchestrator)

@@ -1,0 +1,267 @@
+"""Every orchestration feature, run by the real SDK on durable_host over HTTP against Azurite."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.durable_host.conftest import serve
+from tests.durable_host.orchestration_client import ManagementClient, event_types
+
+APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
+
+
+@pytest.fixture(scope="module")
+def client(storage_connection_string: str) -> Iterator[ManagementClient]:
+    hub = "Orch" + uuid.uuid4().hex[:10]
+    with serve(APP, storage_connection_string, hub) as host:
+        yield ManagementClient(host.base_url)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_chaining_passes_each_output_on_and_reports_custom_status(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("chain")
+    reply = client.start("Chain", instance, "Ada")
+    assert reply.status == 202
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["Hello Ada", "Hello Hello Ada", "Hello Hello Hello Ada"]
+    assert status["customStatus"] == {"step": 2}
+    # The client double-encodes: the stored input is the JSON text of the input.
+    assert status["input"] == '"Ada"'
+    assert event_types(status) == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
+    assert [e.get("FunctionName") for e in status["historyEvents"][1:4]] == ["Greet"] * 3
+    assert status["historyEvents"][1]["Result"] == "Hello Ada"
+
+
+def test_fan_out_runs_activities_in_parallel_and_fans_in(client: ManagementClient) -> None:
+    instance = new_id("fan")
+    client.start("FanOut", instance, {"count": 12})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"squares": [n * n for n in range(12)], "total": 506}
+    assert event_types(status).count("TaskCompleted") == 13
+
+
+def test_retry_succeeds_after_failures_with_a_timer_after_each_failure(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("retry")
+    client.start("RetryFlaky", instance, {"key": instance, "failures": 2, "attempts": 4})
+    status = client.wait_until(instance)
+    assert status["output"] == {"attempt": 3}
+    assert event_types(status) == [
+        "ExecutionStarted",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
+    failure = status["historyEvents"][1]
+    assert failure["Reason"].startswith("Activity function 'Flaky' failed:")
+    assert f"attempt 1 of {instance} failed" in failure["Reason"]
+
+
+def test_retries_exhausted_surface_the_last_failure_after_the_final_timer(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("exhausted")
+    client.start("RetryFlaky", instance, {"key": instance, "failures": 5, "attempts": 2})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert f"attempt 2 of {instance} failed" in status["output"]["error"]
+    types = event_types(status)
+    # Two attempts, each followed by a retry timer (the last one fires at once, as DTFx does).
+    assert types.count("TaskFailed") == 2
+    assert types.count("TimerFired") == 2
+    assert types.index("TimerFired", types.index("TaskFailed", 2)) < types.index(
+        "ExecutionCompleted"
+    )
+
+
+def test_durable_timer_delays_the_orchestration(client: ManagementClient) -> None:
+    instance = new_id("delay")
+    started = time.monotonic()
+    client.start("Delay", instance, {"seconds": 1})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] >= 1.0
+    assert time.monotonic() - started >= 1.0
+    assert event_types(status) == [
+        "ExecutionStarted",
+        "TimerCreated",
+        "TimerFired",
+        "ExecutionCompleted",
+    ]
+
+
+def test_event_beats_the_deadline_and_the_cancelled_timer_does_not_hold_it(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("approve")
+    client.start("Approval", instance, {"seconds": 3600})
+    client.wait_for_history(instance, "TimerCreated")
+    assert client.raise_event(instance, "Approve", {"by": "Grace"}).status == 202
+    status = client.wait_until(instance, timeout=10)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"approved": {"by": "Grace"}}
+
+
+def test_deadline_beats_a_missing_event(client: ManagementClient) -> None:
+    instance = new_id("deadline")
+    client.start("Approval", instance, {"seconds": 1})
+    status = client.wait_until(instance)
+    assert status["output"] == {"approved": None, "timed_out": True}
+
+
+def test_event_raised_before_the_orchestrator_waits_for_it_is_kept(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("early")
+    client.start("WaitTwo", instance)
+    client.wait_until(instance, ("Running",))
+    assert client.raise_event(instance, "B", "second").status == 202
+    client.wait_for_history(instance, "EventRaised")
+    assert client.raise_event(instance, "A", "first").status == 202
+    status = client.wait_until(instance)
+    assert status["output"] == ["first", "second"]
+    assert status["customStatus"] == "got A"
+
+
+def test_sub_orchestrations_with_retry(client: ManagementClient) -> None:
+    instance = new_id("parent")
+    client.start("Parent", instance, {"name": "Kay", "key": instance})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"]["chained"] == ["Hello Kay", "Hello Hello Kay", "Hello Hello Hello Kay"]
+    assert status["output"]["flaky"]["attempt"] == 2
+    types = event_types(status)
+    assert types.count("SubOrchestrationInstanceCompleted") == 2
+    assert types.count("SubOrchestrationInstanceFailed") == 1
+    # Default child ids are "{parent execution id}:{sequence id}"; the second attempt is id 3
+    # (first child 0, first FlakyChild attempt 1, its retry timer 2).
+    child = status["output"]["flaky"]["child"]
+    assert child.endswith(":3")
+    child_status = client.status(child).json()
+    assert child_status["runtimeStatus"] == "Completed"
+    assert child_status["name"] == "FlakyChild"
+
+
+def test_continue_as_new_restarts_with_the_new_input(client: ManagementClient) -> None:
+    instance = new_id("counter")
+    client.start("Counter", instance, {"n": 0, "limit": 3, "seen": []})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"n": 3, "limit": 3, "seen": ["Hello 0", "Hello 1", "Hello 2"]}
+    # Only the last execution's history is kept, as the real host does.
+    assert event_types(status) == ["ExecutionStarted", "ExecutionCompleted"]
+
+
+def test_continue_as_new_carries_over_events_raised_meanwhile(client: ManagementClient) -> None:
+    instance = new_id("collector")
+    client.start("Collector", instance, [])
+    client.wait_until(instance, ("Running",))
+    for item in ("a", "b", "c"):
+        assert client.raise_event(instance, "Item", item).status == 202
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == ["a", "b", "c"]
+
+
+def test_orchestrator_exception_fails_with_the_hosts_message(client: ManagementClient) -> None:
+    instance = new_id("explode")
+    client.start("Explode", instance)
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Orchestrator function 'Explode' failed: ")
+    assert "kaboom" in status["output"]
+    assert status["historyEvents"][-1]["OrchestrationStatus"] == "Failed"
+
+
+def test_unhandled_activity_failure_fails_the_orchestration(client: ManagementClient) -> None:
+    instance = new_id("actfail")
+    client.start("ActivityFails", instance, {"key": instance, "failures": 1})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Orchestrator function 'ActivityFails' failed: ")
+    assert "Activity function 'Flaky' failed" in status["output"]
+
+
+def test_calling_a_missing_activity_fails_the_orchestration(client: ManagementClient) -> None:
+    instance = new_id("missing")
+    client.start("CallsMissing", instance)
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"] == (
+        "Orchestrator function 'CallsMissing' failed: The function 'NoSuchActivity' doesn't "
+        "exist, is disabled, or is not an activity function."
+    )
+
+
+def test_replay_that_disagrees_with_history_fails_as_non_deterministic(
+    client: ManagementClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = new_id("fickle")
+    monkeypatch.setenv("FICKLE_ACTIVITY", "Greet")
+    client.start("Fickle", instance)
+    client.wait_for_history(instance, "TaskCompleted")
+    monkeypatch.setenv("FICKLE_ACTIVITY", "Square")
+    client.raise_event(instance, "Go", True)
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert "Non-deterministic orchestrator" in status["output"]
+    assert "'Greet' at sequence id 0" in status["output"]
+    assert "'Square'" in status["output"]
+
+
+def test_suspended_instance_buffers_events_until_resumed(client: ManagementClient) -> None:
+    instance = new_id("suspend")
+    client.start("WaitTwo", instance)
+    client.wait_until(instance, ("Running",))
+    assert client.post(instance, "suspend", "?reason=maintenance").status == 202
+    client.wait_until(instance, ("Suspended",))
+    client.raise_event(instance, "A", 1)
+    client.raise_event(instance, "B", 2)
+    time_limit = time.monotonic() + 0.5
+    while time.monotonic() < time_limit:
+        # Events raised while suspended are not applied.
+        assert client.status(instance).json()["runtimeStatus"] == "Suspended"
+        time.sleep(0.1)
+    assert client.post(instance, "resume", "?reason=done").status == 202
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == [1, 2]
+    types = event_types(status)
+    assert types.index("ExecutionSuspended") < types.index("ExecutionResumed")
+
+
+def test_terminate_records_the_reason(client: ManagementClient) -> None:
+    instance = new_id("terminate")
+    client.start("WaitTwo", instance)
+    client.wait_until(instance, ("Running",))
+    assert client.post(instance, "terminate", "?reason=enough").status == 202
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Terminated"
+    assert status["output"] == "enough"
+    assert "ExecutionTerminated" in event_types(status)
+    assert client.post(instance, "terminate").status == 410
+    assert client.raise_event(instance, "A", 1).status == 410
