@@ -2,13 +2,14 @@
 
 `play` stands in for the host around a real orchestrator `main`: it builds the context JSON
 (PascalCase history events, schema V3, the input as JSON text), passes it through the real
-`orchestrationTrigger` converter, turns the actions that come back into TaskScheduled and
-TimerCreated events numbered the way DTFx numbers them, and answers each activity attempt from a
-script, until the orchestration is done or fails.
+`orchestrationTrigger` converter, and replays the actions that come back the way the Functions
+host does on DurableTask, which numbers every activity attempt and timer. Ids the history already
+holds must match what the replay takes again (or the replay is non-deterministic and the run
+fails); new ids become TaskScheduled and TimerCreated events, and each activity attempt is
+answered from a script, until the orchestration is done or fails.
 
-One completion is delivered per episode, earliest first on a virtual clock. That keeps the task
-ids unambiguous: each new event either makes a retry take its next id (the timer after a failed
-attempt, the attempt after that timer) or resumes the orchestrator, never both.
+One completion is delivered per episode, earliest first on a virtual clock, so every step of a
+scenario is an episode a test can look at.
 """
 
 from __future__ import annotations
@@ -246,50 +247,216 @@ class Run:
         return [call for call in self.calls if call.name == name]
 
 
-@dataclass
-class _Leaf:
-    """One activity or timer the orchestrator asked for; a retried activity spans several ids."""
+# DTFx's side of the replay. The Functions host replays the SDK's actions on a DTFx context:
+# top-level actions one after the other, each started once the one before it has finished;
+# WhenAll waits for every child (failed or not), WhenAny for the first; a cancelled timer finishes
+# as soon as it is started; a retried activity takes an id for the timer after each failed attempt
+# and one for each new attempt, when that failure or timer is replayed. Ids come from one counter.
 
-    action: Mapping[str, Any]
-    attempts: int = 0
-    cancelled: bool = False
 
-    @property
-    def is_timer(self) -> bool:
-        return bool(self.action["actionType"] == CREATE_TIMER)
+@dataclass(frozen=True)
+class Work:
+    """A scheduling event the replay produced: TaskScheduled or TimerCreated, by sequence id."""
 
-    @property
-    def max_attempts(self) -> int:
-        options = self.action.get("retryOptions")
-        return int(options["maxNumberOfAttempts"]) if options else 1
+    task_id: int
+    event_type: int
+    name: str | None = None
+    input_text: str | None = None
+    attempt: int = 0
+    fires: datetime | None = None
 
-    @property
-    def retry_interval(self) -> timedelta:
-        options = self.action.get("retryOptions") or {}
-        return timedelta(milliseconds=options.get("firstRetryIntervalInMilliseconds", 0))
+
+class _Node:
+    def __init__(self, replay: _Replay) -> None:
+        self.replay = replay
+        self.parent: _Group | None = None
+        self.done = False
+        self.failed = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def on(self, delivered: Event) -> None:
+        raise AssertionError(f"{delivered} answers an id this node never took")
+
+    def finish(self, failed: bool) -> None:
+        if self.done:
+            return
+        self.done, self.failed = True, failed
+        if self.parent is not None:
+            self.parent.child_finished(self)
+
+
+class _Call(_Node):
+    def __init__(self, replay: _Replay, action: Mapping[str, Any]) -> None:
+        super().__init__(replay)
+        self.action = action
+        options = action.get("retryOptions")
+        self.max_attempts = int(options["maxNumberOfAttempts"]) if options else 1
+        interval = options["firstRetryIntervalInMilliseconds"] if options else 0
+        self.retry_interval = timedelta(milliseconds=interval)
+        self.retries = options is not None
+        self.attempts = 0
+
+    def start(self) -> None:
+        self.attempts += 1
+        name, input_text = self.action["functionName"], self.action["input"]
+        self.replay.take(self, TASK_SCHEDULED, name, input_text, self.attempts)
+
+    def on(self, delivered: Event) -> None:
+        kind = delivered["EventType"]
+        if kind == TASK_COMPLETED:
+            self.finish(False)
+        elif kind == TASK_FAILED and self.retries:
+            # A wait after every failed attempt, the last included (that one fires at once).
+            last = self.attempts >= self.max_attempts
+            fires = self.replay.now + (timedelta(0) if last else self.retry_interval)
+            self.replay.take(self, TIMER_CREATED, fires=fires)
+        elif kind == TIMER_FIRED and self.attempts < self.max_attempts:
+            self.start()
+        else:
+            self.finish(True)
+
+
+class _Timer(_Node):
+    def __init__(self, replay: _Replay, action: Mapping[str, Any]) -> None:
+        super().__init__(replay)
+        self.fires = fire_at(action["fireAt"])
+        self.cancelled = bool(action.get("isCanceled", False))
+
+    def start(self) -> None:
+        task_id = self.replay.take(self, TIMER_CREATED, fires=self.fires)
+        if self.cancelled:
+            self.replay.cancelled.add(task_id)
+            self.finish(False)
+
+    def on(self, delivered: Event) -> None:
+        self.finish(False)
+
+
+class _Group(_Node):
+    def __init__(self, replay: _Replay, action: Mapping[str, Any]) -> None:
+        super().__init__(replay)
+        self.wait_all = action["actionType"] == WHEN_ALL
+        self.children = [replay.build(child) for child in action["compoundActions"]]
+        if not self.children and not self.wait_all:
+            raise AssertionError("the host cannot wait for any of no tasks (empty WhenAny)")
+        for child in self.children:
+            child.parent = self
+
+    def start(self) -> None:
+        for child in self.children:
+            child.start()
+        if not self.children:
+            self.finish(False)
+
+    def child_finished(self, child: _Node) -> None:
+        if not self.wait_all:
+            self.finish(child.failed)
+        elif all(child.done for child in self.children):
+            self.finish(any(child.failed for child in self.children))
+
+
+class _Replay:
+    """Replay the actions against the history; fail on a mismatch, return the new work."""
+
+    def __init__(self, history: Sequence[Event], now: datetime) -> None:
+        self.history = history
+        self.now = now
+        self.recorded = {
+            int(past["EventId"]): past
+            for past in history
+            if past["EventType"] in (TASK_SCHEDULED, TIMER_CREATED)
+        }
+        self.owners: dict[int, _Node] = {}
+        self.cancelled: set[int] = set()
+        self.new: list[Work] = []
+
+    def build(self, action: Mapping[str, Any]) -> _Node:
+        kind = action["actionType"]
+        if kind in (WHEN_ALL, WHEN_ANY):
+            return _Group(self, action)
+        if kind in (CALL_ACTIVITY, CALL_ACTIVITY_WITH_RETRY):
+            return _Call(self, action)
+        if kind == CREATE_TIMER:
+            return _Timer(self, action)
+        raise AssertionError(f"this host does not play actionType {kind}")
+
+    def take(
+        self,
+        node: _Node,
+        event_type: int,
+        name: str | None = None,
+        input_text: str | None = None,
+        attempt: int = 0,
+        fires: datetime | None = None,
+    ) -> int:
+        task_id = len(self.owners)
+        self.owners[task_id] = node
+        work = Work(task_id, event_type, name, input_text, attempt, fires)
+        past = self.recorded.get(task_id)
+        if past is None:
+            self.new.append(work)
+        elif (
+            past["EventType"] != event_type
+            or (past.get("Name") or "").lower() != (name or "").lower()
+        ):
+            raise AssertionError(
+                f"non-deterministic replay: history has {past} at sequence id {task_id}, "
+                f"but replaying the actions scheduled {work} there"
+            )
+        return task_id
+
+    def run(self, actions: Sequence[Mapping[str, Any]]) -> list[Work]:
+        tops = [self.build(action) for action in actions]
+        started = 0
+
+        def advance() -> None:
+            nonlocal started
+            while started < len(tops) and (started == 0 or tops[started - 1].done):
+                tops[started].start()
+                started += 1
+
+        advance()
+        for past in self.history:
+            if past["EventType"] in (TASK_COMPLETED, TASK_FAILED, TIMER_FIRED):
+                key = int(
+                    past["TimerId"] if past["EventType"] == TIMER_FIRED else past["TaskScheduledId"]
+                )
+                owner = self.owners.get(key)
+                if owner is None:
+                    raise AssertionError(f"{past} answers sequence id {key}, which nothing took")
+                self.now = parse_timestamp(past["Timestamp"])
+                owner.on(past)
+                advance()
+        forgotten = sorted(set(self.recorded) - set(self.owners))
+        if forgotten:
+            raise AssertionError(f"non-deterministic replay: ids {forgotten} were not scheduled")
+        return self.new
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
 
 
 @dataclass(order=True)
 class _Due:
     at: datetime
     order: int
+    task_id: int = field(compare=False)
     make: Callable[[datetime], Event] = field(compare=False)
-    leaf: _Leaf = field(compare=False)
     call: Call | None = field(compare=False, default=None)
-    retry_timer: bool = field(compare=False, default=False)
 
 
 class _Host:
     def __init__(
         self, main: Orchestrator, instance_id: str, input_text: str | None, script: Script
-    ):
+    ) -> None:
         self.main = main
         self.instance_id = instance_id
         self.input_text = input_text
         self.script = script
         self.now = START
-        self.next_id = 0
-        self.known: list[_Leaf] = []
         self.due: list[_Due] = []
         self.order = 0
         self.calls: list[Call] = []
@@ -301,67 +468,43 @@ class _Host:
 
     def run(self, max_episodes: int) -> Run:
         delivered: Event | None = None
-        follow_up: list[Event] = []
         while len(self.episodes) < max_episodes:
             state = invoke(self.main, context_json(self.instance_id, self.input_text, self.history))
             self.episodes.append(Episode(len(self.episodes), state, delivered))
             if state["isDone"] or state.get("error"):
-                return self.result()
-            self.history.extend(follow_up)
-            self.schedule_new_leaves(state["actions"][0])
+                return Run(self.episodes, self.calls, self.history)
+            replay = _Replay(self.history, self.now)
+            for work in replay.run(state["actions"][0]):
+                self.schedule(work)
+            self.due = [due for due in self.due if due.task_id not in replay.cancelled]
             self.history.append(orchestrator_completed(self.now))
             for past in self.history:
                 past["IsPlayed"] = past["EventType"] != ORCHESTRATOR_STARTED
-            delivered, follow_up = self.deliver_next()
+            delivered = self.deliver_next()
         raise AssertionError(f"not done after {max_episodes} episodes")
 
-    def result(self) -> Run:
-        return Run(self.episodes, self.calls, self.history)
-
-    def take_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    def schedule_new_leaves(self, actions: Sequence[Mapping[str, Any]]) -> None:
-        for index, action in enumerate(leaves(actions)):
-            if index < len(self.known):
-                leaf = self.known[index]
-                if (leaf.action["actionType"], leaf.action.get("functionName")) != (
-                    action["actionType"],
-                    action.get("functionName"),
-                ):
-                    raise AssertionError(
-                        f"non-deterministic replay: {action} replaced {leaf.action}"
-                    )
-                leaf.cancelled = bool(action.get("isCanceled", False))
-                continue
-            leaf = _Leaf(action)
-            self.known.append(leaf)
-            if leaf.is_timer:
-                timer_id = self.take_id()
-                fires = fire_at(action["fireAt"])
-                self.history.append(timer_created(self.now, timer_id, fires))
-                self.expect(fires, leaf, self.timer_firing(timer_id, fires))
-            else:
-                self.history.append(self.start_attempt(leaf, len(self.episodes) - 1))
-
-    @staticmethod
-    def timer_firing(timer_id: int, fires: datetime) -> Callable[[datetime], Event]:
-        return lambda at: timer_fired(at, timer_id, fires)
-
-    def start_attempt(self, leaf: _Leaf, episode: int) -> Event:
-        """Take an id for the leaf's next attempt, line up its scripted answer, record it."""
-        task_id = self.take_id()
-        leaf.attempts += 1
-        name, input_text = leaf.action["functionName"], leaf.action["input"]
-        call = Call(name, task_id, json.loads(input_text), leaf.attempts, episode)
+    def schedule(self, work: Work) -> None:
+        """Record the new work in the history and line up its answer."""
+        task_id = work.task_id
+        if work.event_type == TIMER_CREATED:
+            assert work.fires is not None
+            fires = work.fires
+            self.history.append(timer_created(self.now, task_id, fires))
+            self.expect(fires, task_id, lambda at: timer_fired(at, task_id, fires))
+            return
+        assert work.name is not None and work.input_text is not None
+        name = work.name
+        self.history.append(task_scheduled(self.now, task_id, name, work.input_text))
+        call = Call(
+            name, task_id, json.loads(work.input_text), work.attempt, len(self.episodes) - 1
+        )
         self.calls.append(call)
-        answer = self.answer(name, leaf.attempts)
+        answer = self.answer(name, work.attempt)
         if isinstance(answer, Returns):
             result = json.dumps(answer.value)
             self.expect(
                 self.now + timedelta(seconds=answer.after),
-                leaf,
+                task_id,
                 lambda at: task_completed(at, task_id, result),
                 call,
             )
@@ -369,11 +512,10 @@ class _Host:
             message = answer.message
             self.expect(
                 self.now + timedelta(seconds=answer.after),
-                leaf,
+                task_id,
                 lambda at: task_failed(at, task_id, name, message),
                 call,
             )
-        return task_scheduled(self.now, task_id, name, input_text)
 
     def answer(self, name: str, attempt: int) -> Attempt:
         if name not in self.script or not self.script[name]:
@@ -384,41 +526,25 @@ class _Host:
     def expect(
         self,
         at: datetime,
-        leaf: _Leaf,
+        task_id: int,
         make: Callable[[datetime], Event],
         call: Call | None = None,
-        retry_timer: bool = False,
     ) -> None:
         self.order += 1
-        self.due.append(_Due(at, self.order, make, leaf, call, retry_timer))
+        self.due.append(_Due(at, self.order, task_id, make, call))
 
-    def deliver_next(self) -> tuple[Event, list[Event]]:
-        """Advance the clock to the next answer, open an episode with it, and return what the
-        host records in reply to it (a retry's timer or next attempt)."""
-        live = [due for due in self.due if not due.leaf.cancelled]
-        if not live:
+    def deliver_next(self) -> Event:
+        """Advance the clock to the next answer and open an episode with it."""
+        if not self.due:
             raise AssertionError("the orchestrator waits, but nothing it waits for can arrive")
-        due = min(live)
+        due = min(self.due)
         self.due.remove(due)
         self.now = max(self.now, due.at)
         delivered = due.make(self.now)
         self.history.extend([orchestrator_started(self.now), delivered])
         if due.call is not None:
             due.call.settled_in = len(self.episodes)
-        return delivered, self.reply_to(due, delivered)
-
-    def reply_to(self, due: _Due, delivered: Event) -> list[Event]:
-        leaf = due.leaf
-        if delivered["EventType"] == TASK_FAILED and "retryOptions" in leaf.action:
-            # DTFx waits after every failed attempt, the last one included (that one fires at once).
-            timer_id = self.take_id()
-            last = leaf.attempts >= leaf.max_attempts
-            fires = self.now if last else self.now + leaf.retry_interval
-            self.expect(fires, leaf, self.timer_firing(timer_id, fires), retry_timer=True)
-            return [timer_created(self.now, timer_id, fires)]
-        if due.retry_timer and leaf.attempts < leaf.max_attempts:
-            return [self.start_attempt(leaf, len(self.episodes))]
-        return []
+        return delivered
 
 
 def play(
@@ -432,5 +558,6 @@ def play(
     """Run an orchestration to its end as the host would, answering activities from `script`.
 
     Each activity name maps to its answers by attempt; the last answer repeats for later attempts.
+    Raises AssertionError when the actions do not replay onto the history as the host replays them.
     """
     return _Host(main, instance_id, input_text, script).run(max_episodes)

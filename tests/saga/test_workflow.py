@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import azure.durable_functions as df
 import pytest
 
 from OrderSaga import main
@@ -329,6 +330,45 @@ def test_an_early_failure_does_not_lose_the_slower_steps_answer() -> None:
     )
     assert step(run, "order")["reason"] == "rejected: apple: only 1 in stock; compensated"
     assert step(run, "payment")["reason"].startswith("failed: Activity function 'PaymentActivity'")
+
+
+def test_a_late_answer_after_the_deadline_changes_nothing() -> None:
+    run = saga(
+        PaymentActivity=[Returns({"ok": True}, after=90)],  # the deadline is at 60s
+        RollbackOrderActivity=[Returns({"ok": True}, after=120)],
+    )
+
+    (payment,) = run.calls_to("PaymentActivity")
+    # Its answer arrived while the rollbacks were still running.
+    assert payment.settled_in is not None and payment.settled_in < len(run.episodes) - 1
+    assert step(run, "payment")["reason"] == (
+        "timed_out: not settled within the 60s step deadline; compensated"
+    )
+    assert run.output["outcome"] == "compensated"
+
+
+def naive_saga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
+    """Waits on each step separately, which the host replays as 'go on after the first one'."""
+    retry = df.RetryOptions(1000, 3)
+    steps = [context.call_activity_with_retry(name, retry, ORDER) for name in FORWARD]
+    pending = list(steps)
+    while pending:
+        yield context.task_any(pending)
+        pending = [task for task in pending if not task.is_completed]
+    yield context.task_all([context.call_activity(name, ORDER) for name in ROLLBACKS])
+    return "done"
+
+
+def test_the_harness_rejects_a_saga_the_host_would_replay_differently() -> None:
+    # The order settles first; the payment then retries, so DurableTask's replay would start the
+    # rollbacks before the payment's retry timer and find that timer's id taken.
+    script: dict[str, list[Attempt]] = {
+        "OrderActivity": [rejected("out of stock")],
+        "PaymentActivity": [Raises("throttled", after=5), OK],
+    }
+    script |= {name: [OK] for name in ROLLBACKS}
+    with pytest.raises(AssertionError, match="non-deterministic replay"):
+        play(df.Orchestrator.create(naive_saga), SAGA_INPUT, script)
 
 
 # Progress
