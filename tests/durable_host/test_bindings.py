@@ -13,6 +13,8 @@ import pytest
 from durable_host.app import FunctionApp
 from durable_host.bindings import BindingError, HttpResult, http_request_datum
 from durable_host.contracts import ActivityError, FunctionInvocationError
+from durable_host.engine import Engine, EngineOptions
+from durable_host.management import client_binding_payload
 
 from .conftest import APPS
 
@@ -195,3 +197,28 @@ def test_unknown_functions_and_wrong_kinds_are_invocation_errors(app: FunctionAp
         asyncio.run(app.run_activity("NoSuch", "null"))
     with pytest.raises(FunctionInvocationError, match="is of kind orchestrator, not activity"):
         asyncio.run(app.run_activity("HelloSequence", "null"))
+
+
+def test_the_durable_client_payload_is_usable_by_the_sdk(
+    app: FunctionApp, storage_connection_string: str, unique_name: str
+) -> None:
+    async def links() -> HttpResult:
+        engine = await Engine.create(
+            storage_connection_string, EngineOptions(hub_name=unique_name), app
+        )
+        try:
+            app.bind_durable_client(lambda: client_binding_payload(engine, "http://127.0.0.1:7071"))
+            datum = http_request_datum(
+                "GET", "http://127.0.0.1:7071/api/links/i-1", [], [], {"instanceId": "i-1"}, b""
+            )
+            return await app.run_http("ClientLinks", datum)
+        finally:
+            await engine.stop()
+
+    received = json.loads(asyncio.run(links()).body)
+    assert received["binding"]["taskHubName"] == unique_name
+    assert received["binding"]["rpcBaseUrl"] == "http://127.0.0.1:7071/durabletask/"
+    assert received["links"]["id"] == "i-1"
+    assert received["links"]["terminatePostUri"].startswith(
+        "http://127.0.0.1:7071/runtime/webhooks/durabletask/instances/i-1/terminate?reason="
+    )

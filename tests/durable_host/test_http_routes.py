@@ -159,3 +159,15 @@ def test_a_durable_client_starter_starts_an_orchestration(host: LocalHost) -> No
 def get_status(url: str) -> dict[str, object]:
     status: dict[str, object] = call("GET", url).json()
     return status
+
+
+def test_the_durable_client_binding_points_at_this_host(host: LocalHost) -> None:
+    received = get(host, "/api/links/order-42").json()
+    assert received["binding"]["taskHubName"] == "HttpRoutes"
+    assert received["binding"]["rpcBaseUrl"] == f"{host.base_url}/durabletask/"
+    status_url = received["links"]["statusQueryGetUri"]
+    assert status_url.startswith(
+        f"{host.base_url}/runtime/webhooks/durabletask/instances/order-42?"
+    )
+    assert "taskHub=HttpRoutes" in status_url
+    assert call("GET", status_url).status == 404
