@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="[%(asctime)s] %(levelname)s %(message)s"
     )
+    # The Azure SDKs log every storage request at INFO; keep the host's and the app's own logs.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     app_dir = arguments.app_dir.resolve()
     try:
         if not app_dir.is_dir():

@@ -134,7 +134,11 @@ class LocalHost:
                 self._azurite = await asyncio.to_thread(emulator.start)
             except azurite.AzuriteError as error:
                 raise StartupError(f"development storage: {error}") from None
-            log.info("Started Azurite on %s with data in %s", ports, emulator.location)
+            log.info(
+                "Started Azurite on ports %s with data in %s",
+                ", ".join(map(str, azurite.DEFAULT_PORTS)),
+                emulator.location,
+            )
         return azurite.connection_string(ports)
 
     async def _stop(self) -> None:
