@@ -223,9 +223,8 @@ def _regex(segments: tuple[Segment, ...]) -> str:
                 piece += f"(?P<p{index}>.*)"
                 optional = True
             else:
-                piece += (
-                    f"(?P<p{index}>[^/]+?)" if len(segment.parts) > 1 else f"(?P<p{index}>[^/]+)"
-                )
+                # Greedy, so a mixed segment splits at its last literal, as the host's does.
+                piece += f"(?P<p{index}>[^/]+)"
                 optional = part.optional or part.default is not None
             index += 1
         pattern += f"(?:/{piece})?" if optional else f"/{piece}"

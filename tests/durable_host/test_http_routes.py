@@ -12,8 +12,52 @@ from pathlib import Path
 import pytest
 
 from durable_host.host import LocalHost
+from durable_host.routing import RouteTemplate, RouteTemplateError
 
 from .conftest import APPS, Reply, call, serve, write_app
+
+
+@pytest.mark.parametrize(
+    ("template", "path", "values"),
+    [
+        ("orders/{id}", "orders/42", {"id": "42"}),
+        ("orders/{id}", "ORDERS/42/", {"id": "42"}),
+        ("orders/{id}", "orders", None),
+        ("orders/{id?}", "orders", {}),
+        ("orders/{page=1}", "orders", {"page": "1"}),
+        ("orders/{id:int}", "orders/x", None),
+        ("orders/{n:int:min(3)}", "orders/2", None),
+        ("orders/{n:int:min(3)}", "orders/3", {"n": "3"}),
+        ("flags/{on:bool}", "flags/True", {"on": "True"}),
+        (
+            "ids/{g:guid}",
+            "ids/6f1c1d3e-8a0b-4c9e-9a57-5d2b9c6f0e11",
+            {"g": "6f1c1d3e-8a0b-4c9e-9a57-5d2b9c6f0e11"},
+        ),
+        ("codes/{c:regex(^[A-Z]+$)}", "codes/ABC", {"c": "ABC"}),
+        ("codes/{c:alpha:length(2,3)}", "codes/ABCD", None),
+        ("files/{name}.{ext}", "files/report.final.pdf", {"name": "report.final", "ext": "pdf"}),
+        ("files/{**path}", "files/a/b.txt", {"path": "a/b.txt"}),
+        ("", "", {}),
+    ],
+)
+def test_route_templates(template: str, path: str, values: dict[str, str] | None) -> None:
+    assert RouteTemplate.parse(template).match(path) == values
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("files/{*rest}/more", "catch-all parameter must be last"),
+        ("orders/{id:integer}", "unknown constraint 'integer'"),
+        ("orders/{id}/{ID}", "repeats"),
+        ("orders/{id", "unbalanced braces"),
+        ("orders/{a?}.{b}", "must be a whole segment"),
+    ],
+)
+def test_bad_route_templates(template: str, problem: str) -> None:
+    with pytest.raises(RouteTemplateError, match=problem):
+        RouteTemplate.parse(template)
 
 
 @pytest.fixture(scope="module")
