@@ -88,11 +88,13 @@ class Azurite:
         ports: Ports | None = None,
         executable: Path | None = None,
         log_file: Path | None = None,
+        access_log: bool = False,
     ) -> None:
         self.location = location
         self.ports = ports or Ports(free_port(), free_port(), free_port())
         self.executable = executable or find_executable(Path.cwd(), Path(__file__).parent)
         self.log_file = log_file or location / "azurite.log"
+        self.access_log = access_log
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,7 +105,7 @@ class Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         command = [
             str(self.executable),
-            "--silent",
+            *([] if self.access_log else ["--silent"]),
             "--disableTelemetry",
             "--skipApiVersionCheck",
             "--location",
@@ -138,6 +140,13 @@ class Azurite:
                 raise AzuriteError(f"Azurite did not listen on {wanted} within {timeout:.0f} s")
             time.sleep(0.05)
         return self
+
+    def requests_served(self) -> int:
+        """How many storage requests the emulator has logged (needs `access_log=True`)."""
+        if not self.access_log:
+            raise AzuriteError("requests are only counted when Azurite runs with access_log=True")
+        with open(self.log_file, "rb") as log:
+            return sum(1 for line in log if b' HTTP/1.1" ' in line)
 
     def stop(self) -> None:
         process, self._process = self._process, None

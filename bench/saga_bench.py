@@ -1,0 +1,200 @@
+"""`make bench`: sagas per second and latency on durable_host + Azurite, against the in-memory peer.
+
+Starts its own Azurite (with its access log on, to count storage requests) and the app on
+durable_host as a subprocess, seeds a rich and a broke customer, then starts N sagas over HTTP with
+bounded concurrency (every second one is refused payment and compensates) and polls each one's
+status URL until it is terminal. The same saga shape then runs on durabletask's in-memory backend.
+Prints a Markdown table; `--write FILE` also records it with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+
+from bench.peer import run_peer
+from bench.stats import RunResult, table
+from durable_host.azurite import Azurite, free_port
+from saga.settings import load_settings
+from saga.storage import open_ledgers
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+POLL_INTERVAL = 0.05
+BENCH_SKU = "SKU-BENCH"
+RICH, BROKE = "bench-rich", "bench-broke"
+
+
+def _app_environment(connection_string: str) -> dict[str, str]:
+    environ = dict(os.environ)
+    environ.update(
+        AzureWebJobsStorage=connection_string,
+        SAGA_DEMO_DATA="true",
+        SAGA_TABLE_PREFIX="Bench",
+        PYTHONUNBUFFERED="1",
+    )
+    for name in ("SAGA_FAULT_TRANSIENT", "SAGA_FAULT_STALL"):
+        environ.pop(name, None)
+    return environ
+
+
+def _seed(environ: dict[str, str], sagas: int) -> None:
+    ledgers = open_ledgers(load_settings(environ))
+    ledgers.wallets.open_wallet(RICH, Decimal(10) ** 9)
+    ledgers.wallets.open_wallet(BROKE, Decimal("0.00"))
+    ledgers.inventory.stock_item(BENCH_SKU, Decimal("1.00"), sagas * 10)
+
+
+async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the host exited with code {process.returncode} while starting")
+            try:
+                async with http.get(f"{base_url}/api/inventory/{BENCH_SKU}") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the host did not serve within 60 s")
+
+
+async def _one_saga(http: aiohttp.ClientSession, base_url: str, index: int) -> tuple[float, str]:
+    customer = BROKE if index % 2 else RICH
+    body = {
+        "orderId": f"bench-{index}",
+        "customerId": customer,
+        "items": [{"sku": BENCH_SKU, "quantity": 1}],
+    }
+    began = time.perf_counter()
+    async with http.post(f"{base_url}/api/orders", json=body) as response:
+        if response.status != 202:
+            return time.perf_counter() - began, f"start answered {response.status}"
+        status_url = (await response.json())["statusQueryGetUri"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        async with http.get(status_url) as response:
+            status = await response.json()
+        if status["runtimeStatus"] in TERMINAL:
+            output = status.get("output")
+            outcome = output.get("outcome") if isinstance(output, dict) else None
+            return time.perf_counter() - began, outcome or status["runtimeStatus"]
+        await asyncio.sleep(POLL_INTERVAL)
+    return time.perf_counter() - began, "timed out"
+
+
+async def _load(
+    base_url: str, sagas: int, concurrency: int
+) -> tuple[float, list[tuple[float, str]]]:
+    gate = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def bounded(index: int) -> tuple[float, str]:
+            async with gate:
+                return await _one_saga(http, base_url, index)
+
+        began = time.perf_counter()
+        results = await asyncio.gather(*(bounded(i) for i in range(sagas)))
+        return time.perf_counter() - began, list(results)
+
+
+def run_durable_host(sagas: int, concurrency: int) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
+        azurite = Azurite(Path(scratch) / "azurite", access_log=True)
+        with azurite:
+            environ = _app_environment(azurite.connection_string)
+            _seed(environ, sagas)
+            port = free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            log = open(Path(scratch) / "host.log", "wb")  # noqa: SIM115 - closed below
+            process = subprocess.Popen(
+                [sys.executable, "-m", "durable_host", "--app-dir", str(ROOT), "--port", str(port)],
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                asyncio.run(_wait_until_serving(base_url, process))
+                before = azurite.requests_served()
+                elapsed, results = asyncio.run(_load(base_url, sagas, concurrency))
+                requests = azurite.requests_served() - before
+            finally:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+                log.close()
+    return RunResult(
+        name="durable_host + Azurite",
+        sagas=sagas,
+        seconds=elapsed,
+        latencies=[latency for latency, _ in results],
+        outcomes=[outcome for _, outcome in results],
+        storage_requests=requests,
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def report(results: list[RunResult], sagas: int, concurrency: int) -> str:
+    ours, peer = results
+    ratio = ours.rate / peer.rate if peer.rate else float("nan")
+    return (
+        f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
+        f"{POLL_INTERVAL * 1000:.0f} ms.\n\n"
+        + table(results)
+        + f"\nRatio ours/peer (sagas/s): **{ratio:.2f}**\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.saga_bench", description=__doc__)
+    parser.add_argument("--sagas", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--write", type=Path, help="also write the table into this Markdown file")
+    args = parser.parse_args(argv)
+    if args.sagas < 2 or args.concurrency < 1:
+        parser.error("--sagas must be at least 2 and --concurrency at least 1")
+    results = [
+        run_durable_host(args.sagas, args.concurrency),
+        run_peer(args.sagas, args.concurrency),
+    ]
+    text = report(results, args.sagas, args.concurrency)
+    print(text)
+    if args.write:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        args.write.write_text(
+            f"# Benchmarks\n\nLatest run: {stamp}, `make bench`, on {machine()}.\n\n" + text
+        )
+        print(f"written to {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
