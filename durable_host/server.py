@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 from aiohttp import web
 
@@ -36,10 +37,12 @@ class AppServer:
         self.origin = ""
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._started_at = time.monotonic()
 
     def web_application(self) -> web.Application:
         application = web.Application(client_max_size=MAX_REQUEST_BODY)
         add_management_routes(application, self.engine)
+        application.router.add_get("/admin/host/status", self._host_status)
         application.router.add_route("*", "/{path:.*}", self._dispatch)
         return application
 
@@ -67,6 +70,12 @@ class AppServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+    async def _host_status(self, request: web.Request) -> web.Response:
+        """The host's readiness probe, answered as the Functions host does once it runs, so tools
+        that wait on it work unchanged."""
+        uptime = int((time.monotonic() - self._started_at) * 1000)
+        return web.json_response({"state": "Running", "processUptime": uptime})
 
     def _function_path(self, path: str) -> str | None:
         """The part of the path after the route prefix, or None when outside it."""

@@ -90,6 +90,12 @@ def test_literal_routes_win_over_catch_all(host: LocalHost) -> None:
     assert get(host, "/api/items").body == b"catch-all:"
 
 
+def test_the_host_status_probe_says_running(host: LocalHost) -> None:
+    reply = get(host, "/admin/host/status")
+    assert reply.status == 200
+    assert reply.json()["state"] == "Running"
+
+
 def test_unknown_routes_are_404(host: LocalHost) -> None:
     assert get(host, "/api/nothing-here").status == 404
     assert get(host, "/text").status == 404
