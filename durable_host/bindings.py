@@ -51,6 +51,19 @@ def encode(binding_type: str, value: Any) -> meta.Datum:
     return datum
 
 
+def accepts_annotation(binding_type: str, annotation: type, output: bool) -> bool:
+    """Whether the converter accepts a parameter (or return) annotated with this type, as the
+    worker checks at load time. str and bytes always pass for bindings without an implicit output
+    (the worker binds those generically)."""
+    converter = _converter(binding_type)
+    if annotation in (str, bytes) and not getattr(converter, "has_implicit_output", bool)():
+        return True
+    check = (
+        converter.check_output_type_annotation if output else converter.check_input_type_annotation
+    )
+    return bool(check(annotation))
+
+
 # HTTP
 
 

@@ -15,11 +15,13 @@ import inspect
 import json
 import sys
 import traceback
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from durable_host.bindings import accepts_annotation
 from durable_host.config import StartupError
 from durable_host.contracts import FunctionKind
 from durable_host.routing import RouteTemplate, RouteTemplateError
@@ -233,6 +235,47 @@ def _check_parameters(
     return wants_context, problems
 
 
+def _is_out(annotation: object) -> bool:
+    declared = typing.get_origin(annotation) or annotation
+    return isinstance(declared, type) and declared.__name__ == "Out"
+
+
+def _check_annotations(main: Callable[..., Any], bindings: list[Binding], where: str) -> list[str]:
+    """The worker's load-time checks of annotations against the bindings' converters.
+    Annotations that do not resolve to plain types are left alone."""
+    try:
+        hints = typing.get_type_hints(main)
+    except Exception:
+        return []
+    problems = []
+    for binding in bindings:
+        name = "return" if binding.name == "$return" else binding.name
+        annotation = hints.get(name)
+        if annotation is None:
+            continue
+        is_out = _is_out(annotation)
+        if is_out and (binding.direction != "out" or name == "return"):
+            problems.append(
+                f"{where}: {name!r} is annotated azure.functions.Out but is not an "
+                "out binding parameter"
+            )
+            continue
+        if binding.direction == "out" and name != "return" and not is_out:
+            problems.append(
+                f"{where}: out binding {name!r} must be annotated azure.functions.Out[...]"
+            )
+            continue
+        declared = typing.get_args(annotation)[0] if is_out else annotation
+        if isinstance(declared, type) and not accepts_annotation(
+            binding.type, declared, output=binding.direction == "out"
+        ):
+            problems.append(
+                f"{where}: {name!r} is annotated {declared.__name__}, which the {binding.type} "
+                "binding does not accept"
+            )
+    return problems
+
+
 def _load_function(app_dir: Path, folder: Path) -> tuple[FunctionSpec | None, list[str]]:
     path = folder / "function.json"
     try:
@@ -281,6 +324,7 @@ def _load_function(app_dir: Path, folder: Path) -> tuple[FunctionSpec | None, li
     if main is None:
         return None, [import_problem or f"{script}: cannot load"]
     wants_context, parameter_problems = _check_parameters(main, bindings, str(path))
+    parameter_problems += _check_annotations(main, bindings, str(path))
     if parameter_problems:
         return None, parameter_problems
     spec = FunctionSpec(

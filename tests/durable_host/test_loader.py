@@ -201,3 +201,31 @@ def test_host_json_settings_are_read() -> None:
     assert settings.route_prefix == "api"
     assert settings.hub_name == "HttpAppHub"
     assert settings.max_concurrent_activities == 4
+
+
+@pytest.mark.parametrize(
+    ("script", "problem"),
+    [
+        ("def main(req: int):\n    pass\n", "'req' is annotated int, which the httpTrigger"),
+        (
+            "def main(req) -> dict:\n    pass\n",
+            "'return' is annotated dict, which the http binding",
+        ),
+        (
+            "import azure.functions as func\n\n\ndef main(req: func.Out[str]):\n    pass\n",
+            "'req' is annotated azure.functions.Out but is not an out binding",
+        ),
+    ],
+)
+def test_annotations_the_converters_refuse(tmp_path: Path, script: str, problem: str) -> None:
+    write_app(tmp_path, {"Annotated": ({"bindings": HTTP_BINDINGS}, script)})
+    assert problem in only_problem(tmp_path)
+
+
+def test_a_named_output_must_be_annotated_out(tmp_path: Path) -> None:
+    bindings = [HTTP_BINDINGS[0], {"type": "http", "direction": "out", "name": "res"}]
+    script = (
+        "import azure.functions as func\n\n\ndef main(req, res: func.HttpResponse):\n    pass\n"
+    )
+    write_app(tmp_path, {"NamedOut": ({"bindings": bindings}, script)})
+    assert "out binding 'res' must be annotated azure.functions.Out" in only_problem(tmp_path)
