@@ -342,8 +342,14 @@ def load_functions(app_dir: Path) -> dict[str, FunctionSpec]:
     for path in sorted(app_dir.glob("*/function.json")):
         spec, found = _load_function(app_dir, path.parent)
         problems += found
-        if spec is not None:
-            functions[spec.name] = spec
+        if spec is None:
+            continue
+        clash = next((name for name in functions if name.lower() == spec.name.lower()), None)
+        if clash is not None:
+            problems.append(
+                f"{spec.folder}: function names are case-insensitive and {clash!r} already exists"
+            )
+        functions[spec.name] = spec
     if problems:
         raise AppLoadError(app_dir, problems)
     return functions

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from durable_host.config import ConfigError, read_host_settings
+from durable_host.config import (
+    ConfigError,
+    HostSettings,
+    apply_values,
+    read_host_settings,
+    read_local_settings,
+    resolve_hub_name,
+)
 from durable_host.contracts import FunctionKind
 from durable_host.loader import AppLoadError, load_functions
 
@@ -229,3 +236,57 @@ def test_a_named_output_must_be_annotated_out(tmp_path: Path) -> None:
     )
     write_app(tmp_path, {"NamedOut": ({"bindings": bindings}, script)})
     assert "out binding 'res' must be annotated azure.functions.Out" in only_problem(tmp_path)
+
+
+def test_function_names_differing_only_in_case_clash(tmp_path: Path) -> None:
+    write_app(
+        tmp_path,
+        {
+            "Hello": ({"bindings": HTTP_BINDINGS}, HTTP_MAIN),
+            "hello": ({"bindings": HTTP_BINDINGS}, HTTP_MAIN),
+        },
+    )
+    assert "case-insensitive and 'Hello' already exists" in only_problem(tmp_path)
+
+
+def test_local_settings_values_and_port_are_read(tmp_path: Path) -> None:
+    settings = {"Values": {"A": "1", "N": 5, "EMPTY": None}, "Host": {"LocalHttpPort": 7072}}
+    (tmp_path / "local.settings.json").write_text(json.dumps(settings))
+    local = read_local_settings(tmp_path)
+    assert local.values == {"A": "1", "N": "5", "EMPTY": ""}
+    assert local.local_http_port == 7072
+    assert read_local_settings(tmp_path / "missing").values == {}
+
+
+def test_encrypted_local_settings_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(json.dumps({"IsEncrypted": True, "Values": {}}))
+    with pytest.raises(ConfigError, match="IsEncrypted is true"):
+        read_local_settings(tmp_path)
+
+
+def test_values_fill_only_unset_or_empty_environment_variables() -> None:
+    environ = {"SET": "from-environment", "EMPTY": ""}
+    skipped = apply_values({"SET": "file", "EMPTY": "file", "NEW": "file"}, environ)
+    assert skipped == ["SET"]
+    assert environ == {"SET": "from-environment", "EMPTY": "file", "NEW": "file"}
+
+
+@pytest.mark.parametrize(
+    ("explicit", "configured", "environ", "expected"),
+    [
+        ("ArgHub", "FileHub", {}, "ArgHub"),
+        (None, "FileHub", {}, "FileHub"),
+        (None, None, {}, "TestHubName"),
+        (None, "%HUB_SETTING%", {"HUB_SETTING": "FromSetting"}, "FromSetting"),
+    ],
+)
+def test_hub_name_resolution(
+    explicit: str | None, configured: str | None, environ: dict[str, str], expected: str
+) -> None:
+    assert resolve_hub_name(explicit, HostSettings(hub_name=configured), environ) == expected
+
+
+@pytest.mark.parametrize("bad", ["ab", "1Hub", "has-dash", "%UNSET_SETTING%"])
+def test_invalid_hub_names_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        resolve_hub_name(bad, HostSettings(), {})
