@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StartupError, AzuriteError) as error:
         print(f"durable_host: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers were installed: nothing is running yet.
+        return 0
 
 
 if __name__ == "__main__":

@@ -106,14 +106,16 @@ class LocalHost:
                 self._app,
             )
         except Exception as error:
-            raise StartupError(
-                f"cannot open task hub {hub_name!r} in storage ({_describe(connection_string)}): "
-                f"{type(error).__name__}: {error}"
-            ) from error
+            what = f"cannot open task hub {hub_name!r}"
+            raise _storage_failure(what, connection_string, error) from error
         self._server = AppServer(self._app, self._engine)
         await self._server.start(self.host, self.port)
         self.base_url = self._server.origin
-        await self._engine.start()
+        try:
+            await self._engine.start()
+        except Exception as error:
+            what = f"cannot recover task hub {hub_name!r}"
+            raise _storage_failure(what, connection_string, error) from error
 
     async def _storage(self, app_dir: Path) -> str:
         """Explicit > AzureWebJobsStorage; development storage with nothing listening on its
@@ -169,9 +171,9 @@ class LocalHost:
                 os.environ[name] = value
 
 
-def _describe(connection_string: str) -> str:
-    """The connection string without its key, safe to print."""
+def _storage_failure(what: str, connection_string: str, error: Exception) -> StartupError:
+    """A storage problem at start, naming the endpoints (never the account key)."""
     parts = [
         p for p in connection_string.split(";") if p and not p.lower().startswith("accountkey")
     ]
-    return ";".join(parts)
+    return StartupError(f"{what} in storage ({';'.join(parts)}): {type(error).__name__}: {error}")

@@ -189,3 +189,13 @@ def test_development_storage_starts_and_stops_the_projects_azurite(
         assert time.monotonic() < deadline, "Azurite still listening after the host stopped"
         time.sleep(0.1)
     assert "Traceback" not in running.errors()
+
+
+def test_unreachable_storage_is_one_clear_error(cli: StartCli) -> None:
+    nothing = azurite.Ports(azurite.free_port(), azurite.free_port(), azurite.free_port())
+    running = cli(APPS / "http_app", "--port", "0", storage=azurite.connection_string(nothing))
+    assert finished(running) == 1
+    errors = running.errors()
+    assert "cannot open task hub 'HttpAppHub' in storage" in errors
+    assert f"TableEndpoint=http://127.0.0.1:{nothing.table}/" in errors
+    assert "AccountKey" not in errors and "Traceback" not in errors
