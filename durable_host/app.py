@@ -118,24 +118,17 @@ class FunctionApp:
         spec = self._require(name, FunctionKind.HTTP)
         arguments = {spec.trigger.name: bindings.decode("httpTrigger", request)}
         result, outputs = await self._invoke(spec, arguments)
-        return_binding = spec.return_binding
-        if return_binding is None and result is not None:
+        if spec.return_binding is not None:
+            return bindings.http_result(bindings.encode("http", result))
+        if result is not None:
             raise bindings.BindingError(
                 f"function {spec.name!r} has no $return binding but returned a "
                 f"{type(result).__name__}"
             )
-        http_value = (
-            result if return_binding is not None and return_binding.type == "http" else None
-        )
-        for binding in spec.outputs:
-            value = outputs[binding.name].get()
-            if binding.type == "http" and value is not None:
-                http_value = value
-        if http_value is None:
-            if return_binding is not None and return_binding.type == "http":
-                bindings.encode("http", None)  # raises what the worker raises for None
+        response = next((o.get() for o in outputs.values() if o.get() is not None), None)
+        if response is None:
             return bindings.HttpResult(204, [], b"")
-        return bindings.http_result(bindings.encode("http", http_value))
+        return bindings.http_result(bindings.encode("http", response))
 
     # invocation
 

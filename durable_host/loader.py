@@ -158,6 +158,8 @@ def _check_binding(raw: object, index: int, where: str) -> tuple[Binding | None,
         problems.append(f"{where}: trigger {name!r} must have direction in")
     if lowered == "http" and direction != "out":
         problems.append(f"{where}: http binding {name!r} must have direction out")
+    if lowered in ("durableclient", "orchestrationclient") and direction != "in":
+        problems.append(f"{where}: {type_name} binding {name!r} must have direction in")
     if lowered == "httptrigger":
         problems += _check_http_trigger(raw, where)
     return Binding(SUPPORTED_TYPES[lowered], name, direction, raw), problems
