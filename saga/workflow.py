@@ -147,6 +147,10 @@ def settle(
                 answers[step] = task.result
                 on_settled(step, task.result)
         if deadline is not None and deadline.is_completed:
+            # Answers after the deadline are ignored. Park the steps still in flight under a task
+            # nobody awaits: in SDK 1.7 a task_all that failed fast completes again when its last
+            # child settles, and a parent that already saw it fail raises "completed twice".
+            context.task_any(list(pending.values()))
             break
         # Every task here is already scheduled, so this adds no action; it only waits.
         waiting = context.task_any([*pending.values(), *alarm])

@@ -10,6 +10,8 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from OrderSaga import main
 from saga.models import Outcome, SagaPolicy, StepResult, StepStatus
@@ -25,6 +27,7 @@ from tests.saga.history import (
     CALL_ACTIVITY_WITH_RETRY,
     CREATE_TIMER,
     START,
+    TIMER_CREATED,
     TIMER_FIRED,
     WHEN_ALL,
     WHEN_ANY,
@@ -82,6 +85,16 @@ def scheduled_names(state: Mapping[str, Any]) -> list[str]:
 def deadline_timer(state: Mapping[str, Any]) -> Mapping[str, Any]:
     (timer,) = [leaf for leaf in all_leaves(state) if leaf["actionType"] == CREATE_TIMER]
     return timer
+
+
+def deadline_fired_in(run: Run) -> int | None:
+    """The episode the deadline fired in; it is the first timer the saga creates."""
+    deadline_id = next(e["EventId"] for e in run.history if e["EventType"] == TIMER_CREATED)
+    for episode in run.episodes:
+        delivered = episode.delivered or {}
+        if delivered.get("EventType") == TIMER_FIRED and delivered["TimerId"] == deadline_id:
+            return episode.index
+    return None
 
 
 def step(run: Run, name: str) -> dict[str, Any]:
@@ -347,6 +360,22 @@ def test_a_late_answer_after_the_deadline_changes_nothing() -> None:
     assert run.output["outcome"] == "compensated"
 
 
+def test_late_answers_of_both_steps_after_the_deadline_change_nothing() -> None:
+    # Both steps are still in flight at the deadline; the payment then fails for good and the
+    # order succeeds, both while the rollbacks still run.
+    run = saga(
+        OrderActivity=[Returns({"ok": True}, after=90)],
+        PaymentActivity=[Raises("throttled", after=20)],
+        RollbackPaymentActivity=[Returns({"ok": True}, after=59)],
+    )
+
+    assert run.calls_to("PaymentActivity")[-1].attempt == 3
+    assert all(call.settled_in is not None for call in run.calls if call.name in FORWARD)
+    assert run.output["outcome"] == "compensated"
+    assert step(run, "order")["reason"].startswith("timed_out:")
+    assert step(run, "payment")["reason"].startswith("timed_out:")
+
+
 def naive_saga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
     """Waits on each step separately, which the host replays as 'go on after the first one'."""
     retry = df.RetryOptions(1000, 3)
@@ -369,6 +398,88 @@ def test_the_harness_rejects_a_saga_the_host_would_replay_differently() -> None:
     script |= {name: [OK] for name in ROLLBACKS}
     with pytest.raises(AssertionError, match="non-deterministic replay"):
         play(df.Orchestrator.create(naive_saga), SAGA_INPUT, script)
+
+
+def test_both_steps_flaky_at_the_same_moments_still_complete() -> None:
+    flaky: list[Attempt] = [Raises("throttled"), Raises("throttled"), OK]
+    run = saga(OrderActivity=flaky, PaymentActivity=flaky)
+
+    assert run.output["outcome"] == "completed"
+    assert [call.attempt for call in run.calls_to("OrderActivity")] == [1, 2, 3]
+    assert [call.attempt for call in run.calls_to("PaymentActivity")] == [1, 2, 3]
+
+
+def test_a_rollback_that_succeeds_after_transient_failures_compensates() -> None:
+    run = saga(
+        OrderActivity=[rejected("out of stock")],
+        RollbackPaymentActivity=[Raises("busy"), Raises("busy"), OK],
+    )
+
+    assert run.output["outcome"] == "compensated"
+    assert [call.attempt for call in run.calls_to("RollbackPaymentActivity")] == [1, 2, 3]
+
+
+# Any mix of answers
+
+
+DELAYS = st.sampled_from([0.5, 1.0, 20.0, 59.0, 61.0, 90.0])  # around the 60s deadline
+FORWARD_ANSWERS: st.SearchStrategy[Attempt] = st.one_of(
+    st.builds(lambda after: Returns({"ok": True}, after), DELAYS),
+    st.builds(lambda after: rejected("no", after), DELAYS),
+    st.builds(lambda after: Raises("transient", after), DELAYS),
+    st.just(Hangs()),
+)
+ROLLBACK_ANSWERS: st.SearchStrategy[Attempt] = st.one_of(
+    st.builds(lambda after: Returns({"ok": True}, after), DELAYS),
+    st.builds(lambda after: rejected("cannot", after), DELAYS),
+    st.builds(lambda after: Raises("transient", after), DELAYS),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    order=st.lists(FORWARD_ANSWERS, min_size=1, max_size=4),
+    payment=st.lists(FORWARD_ANSWERS, min_size=1, max_size=4),
+    rollback_order=st.lists(ROLLBACK_ANSWERS, min_size=1, max_size=5),
+    rollback_payment=st.lists(ROLLBACK_ANSWERS, min_size=1, max_size=5),
+)
+def test_every_mix_of_answers_ends_consistent(
+    order: list[Attempt],
+    payment: list[Attempt],
+    rollback_order: list[Attempt],
+    rollback_payment: list[Attempt],
+) -> None:
+    run = saga(
+        OrderActivity=order,
+        PaymentActivity=payment,
+        RollbackOrderActivity=rollback_order,
+        RollbackPaymentActivity=rollback_payment,
+    )
+
+    assert run.final["isDone"] is True
+    assert "error" not in run.final
+    statuses = {name: step(run, name)["status"] for name in ("order", "payment")}
+    outcome = run.output["outcome"]
+    for name in FORWARD:
+        assert len(run.calls_to(name)) <= POLICY["stepRetryAttempts"]
+    if outcome == "completed":
+        assert statuses == {"order": "succeeded", "payment": "succeeded"}
+        assert not any(call.name in ROLLBACKS for call in run.calls)
+        return
+    assert set(statuses.values()) <= {"compensated", "compensation_failed"}
+    assert (outcome == "compensation_failed") == ("compensation_failed" in statuses.values())
+    for name in ROLLBACKS:
+        assert 1 <= len(run.calls_to(name)) <= POLICY["compensationRetryAttempts"]
+    first_rollback = min(call.scheduled_in for call in run.calls if call.name in ROLLBACKS)
+    fired = deadline_fired_in(run)
+    deadline_fired = fired is not None and fired <= first_rollback
+    if not deadline_fired:
+        forward_calls = [call for call in run.calls if call.name in FORWARD]
+        assert all(call.scheduled_in < first_rollback for call in forward_calls)
+        assert all(
+            call.settled_in is not None and call.settled_in <= first_rollback
+            for call in forward_calls
+        )
 
 
 # Progress
