@@ -8,8 +8,9 @@ holds must match what the replay takes again (or the replay is non-deterministic
 fails); new ids become TaskScheduled and TimerCreated events, and each activity attempt is
 answered from a script, until the orchestration is done or fails.
 
-One completion is delivered per episode, earliest first on a virtual clock, so every step of a
-scenario is an episode a test can look at.
+Answers arrive in time order on a virtual clock. By default each episode opens with one of them,
+so every step of a scenario is an episode a test can look at; with `together` the host batches
+every answer due within that many seconds of the first into one episode, as a busy host does.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ class Call:
 class Episode:
     index: int
     state: dict[str, Any]
-    delivered: Event | None
+    delivered: list[Event]  # the answers this episode opened with
 
 
 @dataclass
@@ -450,9 +451,15 @@ class _Due:
 
 class _Host:
     def __init__(
-        self, main: Orchestrator, instance_id: str, input_text: str | None, script: Script
+        self,
+        main: Orchestrator,
+        instance_id: str,
+        input_text: str | None,
+        script: Script,
+        together: float,
     ) -> None:
         self.main = main
+        self.together = timedelta(seconds=together)
         self.instance_id = instance_id
         self.input_text = input_text
         self.script = script
@@ -467,7 +474,7 @@ class _Host:
         self.episodes: list[Episode] = []
 
     def run(self, max_episodes: int) -> Run:
-        delivered: Event | None = None
+        delivered: list[Event] = []
         while len(self.episodes) < max_episodes:
             state = invoke(self.main, context_json(self.instance_id, self.input_text, self.history))
             self.episodes.append(Episode(len(self.episodes), state, delivered))
@@ -533,17 +540,20 @@ class _Host:
         self.order += 1
         self.due.append(_Due(at, self.order, task_id, make, call))
 
-    def deliver_next(self) -> Event:
-        """Advance the clock to the next answer and open an episode with it."""
+    def deliver_next(self) -> list[Event]:
+        """Advance the clock to the next answers and open an episode with them."""
         if not self.due:
             raise AssertionError("the orchestrator waits, but nothing it waits for can arrive")
-        due = min(self.due)
-        self.due.remove(due)
-        self.now = max(self.now, due.at)
-        delivered = due.make(self.now)
-        self.history.extend([orchestrator_started(self.now), delivered])
-        if due.call is not None:
-            due.call.settled_in = len(self.episodes)
+        first = min(self.due)
+        batch = sorted(due for due in self.due if due.at <= first.at + self.together)
+        delivered = []
+        for due in batch:
+            self.due.remove(due)
+            self.now = max(self.now, due.at)
+            delivered.append(due.make(self.now))
+            if due.call is not None:
+                due.call.settled_in = len(self.episodes)
+        self.history.extend([orchestrator_started(self.now), *delivered])
         return delivered
 
 
@@ -553,6 +563,7 @@ def play(
     script: Script,
     *,
     instance_id: str = "order-1",
+    together: float = 0,
     max_episodes: int = 200,
 ) -> Run:
     """Run an orchestration to its end as the host would, answering activities from `script`.
@@ -560,4 +571,4 @@ def play(
     Each activity name maps to its answers by attempt; the last answer repeats for later attempts.
     Raises AssertionError when the actions do not replay onto the history as the host replays them.
     """
-    return _Host(main, instance_id, input_text, script).run(max_episodes)
+    return _Host(main, instance_id, input_text, script, together).run(max_episodes)
