@@ -1,9 +1,10 @@
 """`make bench`: sagas per second and latency on durable_host + Azurite, against the in-memory peer.
 
 Starts its own Azurite (with its access log on, to count storage requests) and the app on
-durable_host as a subprocess, seeds a rich and a broke customer, then starts N sagas over HTTP with
-bounded concurrency (every second one is refused payment and compensates) and polls each one's
-status URL until it is terminal. The same saga shape then runs on durabletask's in-memory backend.
+durable_host as a subprocess, seeds rich and broke customers and many SKUs, then starts N sagas
+over HTTP with bounded concurrency (every second one is refused payment and compensates) and polls
+each one's status URL until it is terminal. The same saga shape then runs on durabletask's
+in-memory backend.
 Prints a Markdown table; `--write FILE` also records it with the machine it ran on.
 """
 
@@ -33,8 +34,19 @@ from saga.storage import open_ledgers
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 POLL_INTERVAL = 0.05
-BENCH_SKU = "SKU-BENCH"
-RICH, BROKE = "bench-rich", "bench-broke"
+# Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
+# a single entity, not the orchestration runtime.
+SPREAD = 64
+
+
+def _sku(index: int) -> str:
+    return f"SKU-BENCH-{index % SPREAD}"
+
+
+def _customer(index: int) -> str:
+    """Even sagas are paid by a rich customer, odd ones by a broke one (and compensate)."""
+    kind = "broke" if index % 2 else "rich"
+    return f"bench-{kind}-{(index // 2) % SPREAD}"
 
 
 def _app_environment(connection_string: str) -> dict[str, str]:
@@ -52,9 +64,11 @@ def _app_environment(connection_string: str) -> dict[str, str]:
 
 def _seed(environ: dict[str, str], sagas: int) -> None:
     ledgers = open_ledgers(load_settings(environ))
-    ledgers.wallets.open_wallet(RICH, Decimal(10) ** 9)
-    ledgers.wallets.open_wallet(BROKE, Decimal("0.00"))
-    ledgers.inventory.stock_item(BENCH_SKU, Decimal("1.00"), sagas * 10)
+    for index in range(2 * SPREAD):
+        balance = Decimal("0.00") if index % 2 else Decimal(10) ** 9
+        ledgers.wallets.open_wallet(_customer(index), balance)
+    for index in range(SPREAD):
+        ledgers.inventory.stock_item(_sku(index), Decimal("1.00"), sagas)
 
 
 async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
@@ -64,7 +78,7 @@ async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -
             if process.poll() is not None:
                 raise RuntimeError(f"the host exited with code {process.returncode} while starting")
             try:
-                async with http.get(f"{base_url}/api/inventory/{BENCH_SKU}") as response:
+                async with http.get(f"{base_url}/api/inventory/{_sku(0)}") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientConnectionError:
@@ -74,11 +88,10 @@ async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -
 
 
 async def _one_saga(http: aiohttp.ClientSession, base_url: str, index: int) -> tuple[float, str]:
-    customer = BROKE if index % 2 else RICH
     body = {
         "orderId": f"bench-{index}",
-        "customerId": customer,
-        "items": [{"sku": BENCH_SKU, "quantity": 1}],
+        "customerId": _customer(index),
+        "items": [{"sku": _sku(index), "quantity": 1}],
     }
     began = time.perf_counter()
     async with http.post(f"{base_url}/api/orders", json=body) as response:
