@@ -6,6 +6,12 @@ they can be tested without a replay.
 
 Replay rules hold throughout: no wall clock, no randomness, no settings and no I/O here. The
 policy travels in the input, and time comes from `context.current_utc_datetime`.
+
+How the saga waits is shaped by the Functions host as well as by the SDK. The host replays the
+actions on DurableTask: it starts each top-level action once the one before it has finished, and
+numbers every task (each retry attempt and retry timer included) as it goes. The next action may
+only appear once the host also considers the previous one finished, or the two sides number tasks
+differently and the host fails the orchestration as non-deterministic. See `settle`.
 """
 
 from __future__ import annotations
@@ -44,7 +50,11 @@ ROLLBACK_ACTIVITY = {Step.ORDER: "RollbackOrderActivity", Step.PAYMENT: "Rollbac
 
 
 class Stage(StrEnum):
-    """Where the saga is, as the custom status tells it."""
+    """Where the saga is, as the custom status tells it.
+
+    The orchestrator hears of one step before the other only when that step fails; successes and
+    rejections arrive together once both steps have answered (see `settle`).
+    """
 
     STARTED = "started"
     STEP_SETTLED = "step_settled"
@@ -93,9 +103,10 @@ def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
         report(Stage.FINISHED, Outcome.COMPLETED)
         return saga_result(saga, steps, Outcome.COMPLETED)
 
-    # The deadline timer stays armed when rollbacks follow. A cancelled timer completes at once
-    # when the Functions host replays the actions, so the host would number the rollbacks before
-    # any retry of the forward steps, unlike this replay: the two must agree on every task id.
+    # The deadline timer stays armed when rollbacks follow. A cancelled timer finishes at once
+    # when the Functions host replays the actions, so the host would number the rollbacks ahead
+    # of any retry of the forward steps, unlike the SDK. The price: DurableTask reports the
+    # instance as running until the deadline passes, though its output is already final.
     for step in Step:
         steps[step] = compensating(steps[step])
     report(Stage.COMPENSATING)
@@ -131,8 +142,10 @@ def settle(
     """Wait until every task has settled (or the deadline fired) and return their answers.
 
     Never fails fast: a task that raised hands its exception back as its answer, and the others
-    are still awaited. Tasks are first awaited through one task_all, so that the host's own replay
-    of the actions also waits for all of them; task_any around it never throws into the saga.
+    are still awaited. The tasks are scheduled as one task_all raced against the deadline: the
+    host replays that as "all settled, or the deadline", exactly when this saga moves on. (The SDK's
+    task_all fails fast instead, so after a failure the rest are awaited again, which schedules
+    nothing new; task_any never throws into the saga.)
     Steps missing from the returned mapping were still in flight when the deadline fired.
     """
     pending = dict(tasks)
