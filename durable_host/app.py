@@ -241,6 +241,8 @@ async def _close_durable_client_session() -> None:
         from azure.durable_functions.models.utils import http_utils
     except ImportError:
         return
+    session = getattr(http_utils, "_client_session", None)
     close = getattr(http_utils, "_close_session", None)
-    if close is not None:
+    # Only a session made on this loop: another host in the process may still be using its own.
+    if close is not None and getattr(session, "_loop", None) is asyncio.get_running_loop():
         await close()

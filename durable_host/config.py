@@ -15,6 +15,8 @@ DEFAULT_ROUTE_PREFIX = "api"
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_MAX_CONCURRENT = 10
 DEFAULT_PORT = 7071
+# App settings named AzureFunctionsJobHost__section__key override host.json's section.key.
+OVERRIDE_PREFIX = "AzureFunctionsJobHost"
 # Durable task hub names: 3-45 characters, letters and digits, starting with a letter.
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 _SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
@@ -62,15 +64,22 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     return document
 
 
+def _get(mapping: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """host.json keys are case-insensitive, as the Functions host's configuration reads them."""
+    return next((v for k, v in mapping.items() if k.lower() == key.lower()), default)
+
+
 def _section(document: Mapping[str, Any], key: str, path: Path, where: str) -> dict[str, Any]:
-    value = document.get(key, {})
+    value = _get(document, key, {})
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: {where}{key} must be an object")
     return value
 
 
 def _positive_int(section: Mapping[str, Any], key: str, path: Path) -> int:
-    value = section.get(key, DEFAULT_MAX_CONCURRENT)
+    value = _get(section, key, DEFAULT_MAX_CONCURRENT)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # from an AzureFunctionsJobHost__ override, where all values are text
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
             f"{path}: extensions.durableTask.{key} must be a positive integer, got {value!r}"
@@ -78,23 +87,43 @@ def _positive_int(section: Mapping[str, Any], key: str, path: Path) -> int:
     return value
 
 
-def read_host_settings(app_dir: Path) -> HostSettings:
-    """host.json is what makes a folder a Function App, so a missing one is an error."""
+def _apply_overrides(document: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Overlay `AzureFunctionsJobHost__a__b` settings onto host.json's a.b, as the Functions host
+    lets app settings override host.json (this is how a deployment or a test picks a hub)."""
+    for name, value in environ.items():
+        prefix, *path = name.split("__")
+        if prefix.lower() != OVERRIDE_PREFIX.lower() or not path:
+            continue
+        node = document
+        for key in path[:-1]:
+            existing = next((k for k in node if k.lower() == key.lower()), key)
+            child = node.get(existing)
+            if not isinstance(child, dict):
+                child = node[existing] = {}
+            node = child
+        leaf = next((k for k in node if k.lower() == path[-1].lower()), path[-1])
+        node[leaf] = value
+
+
+def read_host_settings(app_dir: Path, environ: Mapping[str, str] = os.environ) -> HostSettings:
+    """host.json (which makes a folder a Function App, so a missing one is an error), with the
+    environment's `AzureFunctionsJobHost__...` overrides applied."""
     path = app_dir / "host.json"
     if not path.is_file():
         raise ConfigError(f"{path}: not found; is {app_dir} a Function App folder?")
     document = _read_json_object(path)
-    version = document.get("version")
+    version = _get(document, "version")
     if version != "2.0":
         raise ConfigError(f'{path}: "version" must be "2.0" (got {version!r})')
+    _apply_overrides(document, environ)
     extensions = _section(document, "extensions", path, "")
     http = _section(extensions, "http", path, "extensions.")
     durable = _section(extensions, "durableTask", path, "extensions.")
 
-    route_prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    route_prefix = _get(http, "routePrefix", DEFAULT_ROUTE_PREFIX)
     if not isinstance(route_prefix, str):
         raise ConfigError(f"{path}: extensions.http.routePrefix must be a string")
-    hub_name = durable.get("hubName")
+    hub_name = _get(durable, "hubName")
     if hub_name is not None and not isinstance(hub_name, str):
         raise ConfigError(f"{path}: extensions.durableTask.hubName must be a string")
     return HostSettings(

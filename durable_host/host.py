@@ -77,7 +77,6 @@ class LocalHost:
         if not self.app_dir.is_dir():
             raise ConfigError(f"{self.app_dir}: no such app folder")
         app_dir = self.app_dir.resolve()
-        settings = read_host_settings(app_dir)
         local = read_local_settings(app_dir)
         self._previous_environment = {name: os.environ.get(name) for name in local.values}
         self.skipped_settings = apply_values(local.values, os.environ)
@@ -87,6 +86,7 @@ class LocalHost:
                 "environment variables.",
                 name,
             )
+        settings = read_host_settings(app_dir)
         hub_name = resolve_hub_name(self.hub_name, settings)
         self._app = FunctionApp.load(app_dir, settings)
         if self.port and not port_is_free(self.host, self.port):
@@ -154,11 +154,13 @@ class LocalHost:
             if engine is not None:
                 await engine.stop()
         finally:
-            if app is not None:
-                await app.aclose()
-            if emulator is not None:
-                await asyncio.to_thread(emulator.stop)
-            self._restore_environment()
+            try:
+                if app is not None:
+                    await app.aclose()
+            finally:
+                if emulator is not None:
+                    await asyncio.to_thread(emulator.stop)
+                self._restore_environment()
 
     def _restore_environment(self) -> None:
         """Undo what local.settings.json set, so hosts run one after another in one process

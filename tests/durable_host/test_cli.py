@@ -89,8 +89,13 @@ def cli(tmp_path: Path) -> Iterator[StartCli]:
     yield start
     for running in started:
         if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
+            # A clean stop first, so a host that started Azurite also stops it.
+            running.process.terminate()
+            try:
+                running.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
 
 
 def finished(cli: Cli, timeout: float = 60) -> int:

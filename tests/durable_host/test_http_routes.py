@@ -221,3 +221,23 @@ def test_the_durable_client_binding_points_at_this_host(host: LocalHost) -> None
     )
     assert "taskHub=HttpRoutes" in status_url
     assert call("GET", status_url).status == 404
+
+
+def test_local_settings_can_override_the_route_prefix(
+    storage_connection_string: str, unique_name: str, tmp_path: Path
+) -> None:
+    bindings = [
+        {"type": "httpTrigger", "direction": "in", "name": "req", "route": "ping"},
+        {"type": "http", "direction": "out", "name": "$return"},
+    ]
+    script = (
+        "import azure.functions as func\n\n\n"
+        "def main(req: func.HttpRequest) -> func.HttpResponse:\n"
+        "    return func.HttpResponse('pong')\n"
+    )
+    write_app(tmp_path, {"Ping": ({"bindings": bindings}, script)})
+    override = {"AzureFunctionsJobHost__extensions__http__routePrefix": "v1"}
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": override}))
+    with serve(tmp_path, storage_connection_string, unique_name) as running:
+        assert get(running, "/v1/ping").body == b"pong"
+        assert get(running, "/api/ping").status == 404

@@ -290,3 +290,17 @@ def test_hub_name_resolution(
 def test_invalid_hub_names_are_refused(bad: str) -> None:
     with pytest.raises(ConfigError):
         resolve_hub_name(bad, HostSettings(), {})
+
+
+def test_environment_overrides_host_json_as_the_functions_host_does() -> None:
+    environ = {
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": "OverriddenHub",
+        "azurefunctionsjobhost__Extensions__HTTP__routePrefix": "v1",
+        "AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions": "7",
+        "UNRELATED__extensions__http__routePrefix": "ignored",
+    }
+    settings = read_host_settings(APPS / "http_app", environ)
+    assert settings.hub_name == "OverriddenHub"
+    assert settings.route_prefix == "v1"
+    assert settings.max_concurrent_activities == 7
+    assert settings.max_concurrent_orchestrators == 4
