@@ -173,13 +173,16 @@ class FunctionApp:
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self._pool, lambda: spec.main(**arguments))
-        except BaseException:
+        except BaseException as error:
             log.info(
                 "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
                 spec.name,
                 invocation,
                 (time.monotonic() - started) * 1000,
             )
+            if isinstance(error, SystemExit):
+                # Left alone it would stop the event loop: one function must not end the host.
+                raise RuntimeError(f"the function called sys.exit({error.code!r})") from error
             raise
         log.info(
             "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",

@@ -141,6 +141,11 @@ def test_an_exception_is_a_500_and_the_host_keeps_serving(host: LocalHost) -> No
     assert get(host, "/api/text").body == b"just a string"
 
 
+def test_a_function_calling_sys_exit_is_a_500_and_the_host_keeps_serving(host: LocalHost) -> None:
+    assert get(host, "/api/exit").status == 500
+    assert get(host, "/api/text").status == 200
+
+
 def test_an_unencodable_return_is_a_500(host: LocalHost) -> None:
     assert get(host, "/api/dict").status == 500
 
