@@ -401,6 +401,8 @@ class Engine:
         new_events: list[Event] = []
         closing: set[int] = set()
         should_run = False
+        # Whether an execution exists to apply messages to (one may start in this very batch).
+        active = bool(runtime.history)
         queue = list(messages)
         while queue:
             message = queue.pop(0)
@@ -409,9 +411,10 @@ class Engine:
             if kind == EventType.ExecutionStarted:
                 execution_id = event["OrchestrationInstance"]["ExecutionId"]
                 outcome.consumed.append(message)
-                current = runtime.history and record.execution_id == execution_id
-                if current or (runtime.history and record.runtime_status in RUNNING_STATUSES):
+                current = active and record.execution_id == execution_id
+                if current or (active and record.runtime_status in RUNNING_STATUSES):
                     continue
+                active = True
                 runtime = outcome.runtime = _Runtime(record)
                 record.execution_id = execution_id
                 record.name = event["Name"]
@@ -426,7 +429,7 @@ class Engine:
                 closing.clear()
                 should_run = True
                 continue
-            if not runtime.history or record.is_terminal:
+            if not active or record.is_terminal:
                 outcome.consumed.append(message)
                 continue
             if record.runtime_status == OrchestrationStatus.Suspended and kind not in (

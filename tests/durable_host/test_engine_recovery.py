@@ -1,0 +1,171 @@
+"""Engine restarts: acknowledged messages, half-done work and duplicates, against real storage.
+
+Each test stops an Engine at a chosen point (as a crash would leave things) and starts a new one
+on the same task hub, then checks the instance finishes with the right result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_host import history as h
+from durable_host.app import FunctionApp
+from durable_host.engine import Engine, EngineOptions
+from durable_host.history import EventType, OrchestrationStatus
+from durable_host.store import InstanceRecord
+
+APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
+
+
+@pytest.fixture(scope="module")
+def function_app() -> FunctionApp:
+    return FunctionApp.load(APP)
+
+
+@pytest.fixture
+def hub() -> str:
+    return "Rec" + uuid.uuid4().hex[:10]
+
+
+@asynccontextmanager
+async def engine_for(
+    connection_string: str, hub: str, app: FunctionApp, start: bool = True
+) -> AsyncIterator[Engine]:
+    engine = await Engine.create(connection_string, EngineOptions(hub_name=hub), app)
+    if start:
+        await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: float = 30.0) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `limit` s."""
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                result = await check()
+                if result:
+                    return result
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def poll(
+    engine: Engine, instance_id: str, done: Callable[[InstanceRecord], bool]
+) -> InstanceRecord:
+    async def check() -> InstanceRecord | None:
+        record = await engine.store.get_instance(instance_id)
+        return record if record is not None and done(record) else None
+
+    result: InstanceRecord = await eventually(check, f"instance {instance_id}")
+    return result
+
+
+def inbox_empty(engine: Engine) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not await engine.store.pending_messages()
+
+    return check
+
+
+def finished(record: InstanceRecord) -> bool:
+    return record.is_terminal
+
+
+def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop (pytest sees the wrapped signature)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@run_async
+async def test_acknowledged_start_and_events_survive_a_stop_before_any_episode(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app, start=False) as engine:
+        # Not dispatching: like a host killed right after answering these requests.
+        await engine.start_new("WaitTwo", "acked", None)
+        await engine.raise_event("acked", "A", '"a"')
+        await engine.raise_event("acked", "B", '"b"')
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        record = await poll(engine, "acked", finished)
+        assert record.runtime_status == OrchestrationStatus.Completed
+        assert record.output == '["a", "b"]'
+        assert await engine.store.pending_messages() == []
+
+
+@run_async
+async def test_activity_scheduled_but_never_reported_runs_again_after_restart(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.start_new("SlowChain", "slow", '"1"')
+
+        async def scheduled_only() -> bool:
+            events = await engine.get_history("slow")
+            kinds = [e["EventType"] for e in events]
+            return EventType.TaskScheduled in kinds and EventType.TaskCompleted not in kinds
+
+        await eventually(scheduled_only, "the first activity to be scheduled")
+    # The first Pause was running when the engine stopped; its result was never stored.
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        record = await poll(engine, "slow", finished)
+        assert record.runtime_status == OrchestrationStatus.Completed
+        assert record.output == "11"
+
+
+@run_async
+async def test_a_duplicate_completion_changes_nothing(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.start_new("Fickle", "dup", None)
+        record = await poll(
+            engine, "dup", lambda r: r.runtime_status == OrchestrationStatus.Running
+        )
+
+        async def completed_tasks() -> list[h.Event]:
+            events = await engine.get_history("dup")
+            return [e for e in events if e["EventType"] == EventType.TaskCompleted]
+
+        await eventually(completed_tasks, "the first activity to complete")
+        before = await engine.get_history("dup")
+        record = await poll(engine, "dup", lambda r: True)
+        duplicate = h.task_completed(h.utc_now(), 0, '"a different result"')
+        await engine.store.add_message("dup", duplicate, record.execution_id)
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await poll(engine, "dup", lambda r: True)
+        await eventually(inbox_empty(engine), "the duplicate to be consumed")
+        after = await engine.get_history("dup")
+        completions = [e for e in after if e["EventType"] == EventType.TaskCompleted]
+        assert completions == [e for e in before if e["EventType"] == EventType.TaskCompleted]
+        assert completions[0]["Result"] == '"Hello 3"'
+        await engine.raise_event("dup", "Go", "true")
+        record = await poll(engine, "dup", finished)
+        assert record.output == '["Hello 3", true]'
+
+
+@run_async
+async def test_unknown_instance_messages_are_dropped(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.store.add_message("ghost", h.event_raised(h.utc_now(), "A", "1"))
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await eventually(inbox_empty(engine), "the message to be dropped")
+        assert await engine.get_status("ghost") is None
