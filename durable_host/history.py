@@ -313,6 +313,7 @@ def from_row(row: dict[str, Any]) -> Event:
         event.setdefault("Version", "")
         event.setdefault("ParentInstance", None)
         event.setdefault("Input", None)
+        event.setdefault("Tags", None)
     elif kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
         event.setdefault("Result", None)
     elif kind in (EventType.EventRaised, EventType.ExecutionTerminated):
