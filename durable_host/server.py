@@ -50,7 +50,9 @@ class AppServer:
         """Listen on host:port (0 = a free port); raises StartupError when the port is taken."""
         runner = web.AppRunner(self.web_application(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=False)
+        # SO_REUSEADDR (asyncio's default on POSIX): a restarted host can take its port back
+        # while the previous run's connections linger in TIME_WAIT; a live listener still blocks.
+        site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError as error:
@@ -122,6 +124,7 @@ def port_is_free(host: str, port: int) -> bool:
     """Whether host:port can be bound (checked before starting storage, to fail fast)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -204,3 +205,23 @@ def test_unreachable_storage_is_one_clear_error(cli: StartCli) -> None:
     assert "cannot open task hub 'HttpAppHub' in storage" in errors
     assert f"TableEndpoint=http://127.0.0.1:{nothing.table}/" in errors
     assert "AccountKey" not in errors and "Traceback" not in errors
+
+
+def test_a_killed_host_restarts_on_the_same_port(
+    cli: StartCli, storage_connection_string: str
+) -> None:
+    port = azurite.free_port()
+    first = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+    first.wait_until_started()
+    # A connection still open when the host dies leaves the port in TIME_WAIT on the host's side.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/api/text")
+    assert connection.getresponse().read() == b"just a string"
+    first.process.kill()
+    first.process.wait()
+    connection.close()
+
+    second = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+    second.wait_until_started()
+    assert call("GET", f"http://127.0.0.1:{port}/api/text").status == 200
+    assert second.stop(signal.SIGINT) == 0
