@@ -193,7 +193,7 @@ def _import_failure(script: Path, error: BaseException) -> str:
 
 
 def _import_entry_point(
-    app_dir: Path, folder: Path, script: Path, entry_point: str
+    app_dir: Path, script: Path, entry_point: str
 ) -> tuple[Callable[..., Any] | None, str | None]:
     relative = script.relative_to(app_dir).with_suffix("")
     parts = [APP_PACKAGE, *relative.parts]
@@ -201,7 +201,7 @@ def _import_entry_point(
         parts.pop()
     try:
         module = importlib.import_module(".".join(parts))
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         return None, _import_failure(script, error)
     main = getattr(module, entry_point, None)
     if not callable(main):
@@ -322,7 +322,7 @@ def _load_function(app_dir: Path, folder: Path) -> tuple[FunctionSpec | None, li
     if problems:
         return None, problems
 
-    main, import_problem = _import_entry_point(app_dir, folder, script, entry_point)
+    main, import_problem = _import_entry_point(app_dir, script, entry_point)
     if main is None:
         return None, [import_problem or f"{script}: cannot load"]
     wants_context, parameter_problems = _check_parameters(main, bindings, str(path))

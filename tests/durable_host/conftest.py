@@ -45,7 +45,10 @@ def serve(
     app_dir: Path, connection_string: str, hub_name: str, startup_timeout: float = 60.0
 ) -> Iterator[LocalHost]:
     """Run LocalHost on a free loopback port in a background thread (its own event loop), so sync
-    and async tests alike can talk to it over HTTP; stopped cleanly on exit."""
+    and async tests alike can talk to it over HTTP; stopped cleanly on exit.
+
+    Hosts may overlap, but the Durable SDK keeps one client session per process: only one of
+    the hosts running at a time should serve functions that use a durableClient binding."""
     started = threading.Event()
     state: dict[str, Any] = {}
 

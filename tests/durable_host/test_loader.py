@@ -304,3 +304,9 @@ def test_environment_overrides_host_json_as_the_functions_host_does() -> None:
     assert settings.route_prefix == "v1"
     assert settings.max_concurrent_activities == 7
     assert settings.max_concurrent_orchestrators == 4
+
+
+def test_a_module_that_exits_while_importing(tmp_path: Path) -> None:
+    script = "import sys\n\nsys.exit('no configuration')\n"
+    write_app(tmp_path, {"Exits": ({"bindings": HTTP_BINDINGS}, script)})
+    assert "cannot import: SystemExit: no configuration" in only_problem(tmp_path)
