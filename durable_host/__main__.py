@@ -47,7 +47,8 @@ def describe_functions(functions: list[FunctionSpec], host: str, port: int, pref
     lines = ["", "Functions:", ""]
     for spec in sorted(functions, key=lambda s: (s.kind is not FunctionKind.HTTP, s.name.lower())):
         if spec.kind is FunctionKind.HTTP:
-            methods = f"[{','.join(sorted(spec.methods))}] " if spec.methods else ""
+            declared = spec.trigger.raw.get("methods") or []
+            methods = f"[{','.join(m.upper() for m in declared)}] " if declared else ""
             route = str(spec.trigger.raw.get("route") or spec.name)
             lines.append(f"{INDENT}{spec.name}: {methods}{base}{route}")
         else:
