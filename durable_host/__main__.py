@@ -3,6 +3,10 @@
 The function list and URLs go to stdout (as Core Tools prints them); logs go to stderr. SIGINT and
 SIGTERM stop the host cleanly (exit code 0); a problem at start is one message on stderr and exit
 code 1.
+
+Settings follow Core Tools: local.settings.json `Values` fill environment variables that are unset
+or empty, and a variable already set in the environment wins (the skipped names are logged).
+`AzureFunctionsJobHost__section__key` settings override host.json, as on the Functions host.
 """
 
 from __future__ import annotations
