@@ -40,8 +40,13 @@ from tests.saga.history import (
     fire_at,
     invoke,
     leaves,
+    orchestrator_completed,
+    orchestrator_started,
     play,
     start_history,
+    task_completed,
+    task_scheduled,
+    timer_created,
 )
 
 ORDER = {
@@ -135,6 +140,32 @@ def test_first_episode_schedules_both_steps_with_retry_and_the_deadline() -> Non
             "order": {"status": "pending", "reason": None},
             "payment": {"status": "pending", "reason": None},
         },
+    }
+
+
+def test_a_hand_built_second_episode_starts_both_rollbacks() -> None:
+    later = START + timedelta(seconds=2)
+    order_text = json.dumps(ORDER)
+    history = [
+        *start_history("order-1", SAGA_INPUT),
+        task_scheduled(START, 0, "OrderActivity", order_text),
+        task_scheduled(START, 1, "PaymentActivity", order_text),
+        timer_created(START, 2, START + timedelta(minutes=1)),
+        orchestrator_completed(START),
+        orchestrator_started(later),
+        task_completed(later, 0, json.dumps({"ok": False, "reason": "out of stock"})),
+        task_completed(later, 1, json.dumps({"ok": True, "reason": None})),
+    ]
+
+    state = invoke(main, context_json("order-1", SAGA_INPUT, history))
+
+    assert state["isDone"] is False
+    _, rollbacks = state["actions"][0]
+    assert scheduled_names({"actions": [[rollbacks]]}) == list(ROLLBACKS)
+    assert state["customStatus"]["stage"] == "compensating"
+    assert state["customStatus"]["steps"] == {
+        "order": {"status": "compensating", "reason": "rejected: out of stock"},
+        "payment": {"status": "compensating", "reason": "succeeded"},
     }
 
 
