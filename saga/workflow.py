@@ -70,7 +70,7 @@ Settling = Generator[Any, Any, dict[Step, Any]]
 
 def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
     """Run both steps in parallel; if either did not succeed, roll both back."""
-    saga = read_saga_input(context.get_input())
+    saga = read_saga_input(context.get_input(expected_type=dict))
     order, policy = saga.order, saga.policy
     order_json = order.model_dump(mode="json")
     steps: dict[Step, StepResult] = {step: StepResult(status=StepStatus.PENDING) for step in Step}
@@ -82,7 +82,9 @@ def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
     report(Stage.STARTED)
     step_retry = df.RetryOptions(policy.stepRetryIntervalMs, policy.stepRetryAttempts)
     forward = {
-        step: context.call_activity_with_retry(FORWARD_ACTIVITY[step], step_retry, order_json)
+        step: context.call_activity_with_retry(
+            FORWARD_ACTIVITY[step], step_retry, order_json, expected_type=dict
+        )
         for step in Step
     }
     deadline = context.create_timer(
@@ -115,7 +117,7 @@ def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
     )
     rollbacks = {
         step: context.call_activity_with_retry(
-            ROLLBACK_ACTIVITY[step], compensation_retry, order_json
+            ROLLBACK_ACTIVITY[step], compensation_retry, order_json, expected_type=dict
         )
         for step in Step
     }
