@@ -376,7 +376,14 @@ class Engine:
             return None
         execution_id, events = await self.store.load_history(instance_id)
         runtime = _Runtime(record)
-        if execution_id == record.execution_id:
+        # History is the source of truth. The Instances row can lag behind it (a crash between
+        # the two writes), except for a Pending row, which is a new start not yet run.
+        pending_start = (
+            record.runtime_status == OrchestrationStatus.Pending
+            and execution_id != record.execution_id
+        )
+        if execution_id is not None and events and not pending_start:
+            runtime.record = reconcile(record, execution_id, events)
             runtime.remember(events)
         self._cache[instance_id] = runtime
         return runtime
@@ -744,7 +751,13 @@ class Engine:
         runtime = await self._runtime(record.instance_id)
         if runtime is None or not runtime.history:
             return
+        if runtime.record != record:
+            await self.store.put_instance(runtime.record)
         record = runtime.record
+        if record.is_terminal:
+            self._cache.pop(record.instance_id, None)
+            await self._notify_parent(runtime.parent, record)
+            return
         delivered = {h.completion_key(message.event) for message in inbox}
         for sequence_id, event in runtime.scheduled.items():
             if sequence_id in runtime.closed or sequence_id in delivered:
@@ -776,3 +789,27 @@ class Engine:
                 "TaskScheduleId": sequence_id,
             }
             await self._notify_parent(link, child)
+
+
+def reconcile(record: InstanceRecord, execution_id: str, events: list[Event]) -> InstanceRecord:
+    """The status row as the history says it must be (identical when the row is up to date)."""
+    fixed = dataclasses.replace(record, execution_id=execution_id)
+    status = OrchestrationStatus.Running
+    for event in events:
+        kind = event["EventType"]
+        if kind == EventType.ExecutionStarted:
+            fixed.name = event["Name"]
+            fixed.input = event.get("Input")
+        elif kind == EventType.ExecutionSuspended:
+            status = OrchestrationStatus.Suspended
+        elif kind == EventType.ExecutionResumed:
+            status = OrchestrationStatus.Running
+        elif kind == EventType.ExecutionCompleted:
+            status = OrchestrationStatus(event["OrchestrationStatus"])
+            if fixed.runtime_status != status:
+                fixed.output = event.get("Result")
+                fixed.completed_time = h.parse_timestamp(event["Timestamp"])
+    if fixed.runtime_status != status:
+        fixed.runtime_status = status
+        fixed.last_updated_time = h.parse_timestamp(events[-1]["Timestamp"])
+    return fixed

@@ -7,7 +7,9 @@ on the same task hub, then checks the instance finishes with the right result.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -169,3 +171,22 @@ async def test_unknown_instance_messages_are_dropped(
     async with engine_for(storage_connection_string, hub, function_app) as engine:
         await eventually(inbox_empty(engine), "the message to be dropped")
         assert await engine.get_status("ghost") is None
+
+
+@run_async
+async def test_a_status_row_behind_its_history_is_repaired_on_restart(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.start_new("Chain", "lagging", json.dumps(json.dumps("Lee")))
+        done = await poll(engine, "lagging", finished)
+        # As if the host died after checkpointing the history but before the status row.
+        stale = dataclasses.replace(
+            done, runtime_status=OrchestrationStatus.Running, output=None, completed_time=None
+        )
+        await engine.store.put_instance(stale)
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        record = await poll(engine, "lagging", finished)
+        assert record.runtime_status == OrchestrationStatus.Completed
+        assert record.output == done.output
+        assert json.loads(record.output or "null")[0] == "Hello Lee"
