@@ -13,6 +13,7 @@ from durable_host import azurite
 from durable_host.app import FunctionApp
 from durable_host.config import (
     ConfigError,
+    HostSettings,
     StartupError,
     apply_values,
     read_host_settings,
@@ -89,6 +90,7 @@ class LocalHost:
         settings = read_host_settings(app_dir)
         hub_name = resolve_hub_name(self.hub_name, settings)
         self._app = FunctionApp.load(app_dir, settings)
+        self._warn_about_other_hubs(hub_name)
         if self.port and not port_is_free(self.host, self.port):
             raise StartupError(
                 f"cannot listen on {self.host}:{self.port}: the port is in use "
@@ -116,6 +118,27 @@ class LocalHost:
         except Exception as error:
             what = f"cannot recover task hub {hub_name!r}"
             raise _storage_failure(what, connection_string, error) from error
+
+    def _warn_about_other_hubs(self, hub_name: str) -> None:
+        """A durableClient binding naming another task hub works on the real host; here every
+        client talks to the one hub this host runs, so say so rather than surprise."""
+        for spec in self.app.functions.values():
+            for binding in spec.inputs:
+                named = binding.raw.get("taskHub")
+                if binding.type == "durableClient" and named:
+                    try:
+                        other = resolve_hub_name(str(named), HostSettings())
+                    except ConfigError:
+                        other = str(named)
+                    if other.lower() != hub_name.lower():
+                        log.warning(
+                            "Function %s binds durableClient %r to task hub %r; durable_host "
+                            "serves only task hub %r and uses that instead",
+                            spec.name,
+                            binding.name,
+                            other,
+                            hub_name,
+                        )
 
     async def _storage(self, app_dir: Path) -> str:
         """Explicit > AzureWebJobsStorage; development storage with nothing listening on its

@@ -246,3 +246,23 @@ def test_local_settings_can_override_the_route_prefix(
     with serve(tmp_path, storage_connection_string, unique_name) as running:
         assert get(running, "/v1/ping").body == b"pong"
         assert get(running, "/api/ping").status == 404
+
+
+def test_a_client_binding_to_another_hub_is_warned_about(
+    storage_connection_string: str,
+    unique_name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bindings = [
+        {"type": "httpTrigger", "direction": "in", "name": "req"},
+        {"type": "http", "direction": "out", "name": "$return"},
+        {"type": "durableClient", "direction": "in", "name": "client", "taskHub": "OtherHub"},
+    ]
+    script = "def main(req, client):\n    return None\n"
+    write_app(tmp_path, {"OtherClient": ({"bindings": bindings}, script)})
+    with serve(tmp_path, storage_connection_string, unique_name):
+        pass
+    assert f"to task hub 'OtherHub'; durable_host serves only task hub '{unique_name}'" in (
+        caplog.text
+    )
