@@ -75,15 +75,11 @@ def http_request_datum(
     route_params: Mapping[str, str],
     body: bytes,
 ) -> meta.Datum:
-    """The `http` Datum the worker builds from the host's RpcHttp. Repeated headers and query keys
-    are joined (", " and "," respectively) as the host joins them; the body is always bytes."""
-    joined_headers: dict[str, str] = {}
-    for name, value in headers:
-        key = name.lower()
-        joined_headers[key] = f"{joined_headers[key]}, {value}" if key in joined_headers else value
-    joined_query: dict[str, str] = {}
-    for name, value in query:
-        joined_query[name] = f"{joined_query[name]},{value}" if name in joined_query else value
+    """The `http` Datum the worker builds from the host's RpcHttp: header names lower-cased,
+    repeated headers and query keys joined with "," (as .NET's StringValues prints them), the body
+    always bytes."""
+    joined_headers = _joined((name.lower(), value) for name, value in headers)
+    joined_query = _joined(query)
     return meta.Datum(
         type="http",
         value={
@@ -95,6 +91,13 @@ def http_request_datum(
             "body": meta.Datum(body, "bytes"),
         },
     )
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
 
 
 @dataclass(frozen=True)
