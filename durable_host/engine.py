@@ -43,6 +43,18 @@ from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore
 log = logging.getLogger("durable_host.engine")
 
 RETRY_DELAY_SECONDS = 1.0
+# Consumed inbox rows are deleted in batches: after this many, when the execution ends, or when
+# a new one starts. Until then a re-delivered row is recognised by its id in the history.
+INBOX_DELETE_BATCH = 50
+# Messages that are not idempotent by themselves; their inbox row key is kept in the history.
+_ONCE_ONLY = frozenset(
+    {
+        EventType.EventRaised,
+        EventType.ExecutionTerminated,
+        EventType.ExecutionSuspended,
+        EventType.ExecutionResumed,
+    }
+)
 # Azure Storage's defaults, sent to the SDK so that it splits long timers as the real host does.
 LONG_TIMER_INTERVAL = "3.00:00:00"
 MAXIMUM_SHORT_TIMER = "6.00:00:00"
@@ -90,11 +102,14 @@ class _Runtime:
     history: list[Event] = field(default_factory=list)
     closed: set[int] = field(default_factory=set)
     scheduled: dict[int, Event] = field(default_factory=dict)
+    applied_messages: set[str] = field(default_factory=set)
 
     def remember(self, events: list[Event]) -> None:
         for event in events:
             self.history.append(event)
             kind = event["EventType"]
+            if "MessageId" in event:
+                self.applied_messages.add(str(event["MessageId"]))
             if kind in h.SCHEDULING_TYPES:
                 self.scheduled[int(event["EventId"])] = event
             key = h.completion_key(event)
@@ -145,6 +160,7 @@ class Engine:
         self._timers: set[asyncio.TimerHandle] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._start_locks: dict[str, asyncio.Lock] = {}
+        self._undeleted: dict[str, list[str]] = defaultdict(list)
         self._started = False
 
     @property
@@ -446,6 +462,10 @@ class Engine:
                 outcome.parked.append(message)
                 continue
             outcome.consumed.append(message)
+            if kind in _ONCE_ONLY and message.row_key is not None:
+                if message.row_key in runtime.applied_messages:
+                    continue
+                event = {**event, "MessageId": message.row_key}
             if kind == EventType.ExecutionTerminated:
                 new_events.append(event)
                 reason = event.get("Input")
@@ -482,6 +502,11 @@ class Engine:
                 closing.add(key)
                 new_events.append(event)
                 should_run = True
+        if not new_events and not outcome.fresh_execution:
+            # Only duplicates or messages to drop: nothing to run or to write.
+            outcome.events = []
+            outcome.record = runtime.record
+            return outcome
         outcome.events += new_events
         if should_run and record.runtime_status == OrchestrationStatus.Running:
             await self._run_orchestrator(outcome, now)
@@ -640,12 +665,23 @@ class Engine:
     async def _checkpoint(self, outcome: _Outcome) -> None:
         record = outcome.record
         runtime = outcome.runtime
-        first = 0 if outcome.fresh_execution else len(runtime.history)
-        await self.store.append_history(
-            record.instance_id, record.execution_id, first, outcome.events
-        )
-        await self.store.put_instance(record)
-        await self._delete_consumed(record.instance_id, outcome.consumed)
+        instance_id = record.instance_id
+        if outcome.events:
+            first = 0 if outcome.fresh_execution else len(runtime.history)
+            await self.store.append_history(instance_id, record.execution_id, first, outcome.events)
+        undeleted = self._undeleted[instance_id]
+        undeleted += [m.row_key for m in outcome.consumed if m.row_key is not None]
+        writes = []
+        if outcome.events:
+            writes.append(self.store.put_instance(record))
+        if undeleted and (
+            record.is_terminal or outcome.fresh_execution or len(undeleted) >= INBOX_DELETE_BATCH
+        ):
+            self._undeleted.pop(instance_id, None)
+            writes.append(self.store.delete_messages(instance_id, list(dict.fromkeys(undeleted))))
+        elif not undeleted:
+            self._undeleted.pop(instance_id, None)
+        await asyncio.gather(*writes)
 
     async def _delete_consumed(self, instance_id: str, messages: list[Message]) -> None:
         keys = [message.row_key for message in messages if message.row_key is not None]

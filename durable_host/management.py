@@ -417,7 +417,9 @@ def public_history(
     shown: list[tuple[int, dict[str, Any]]] = []
     for index, event in enumerate(events):
         kind = EventType(event["EventType"])
-        item: dict[str, Any] = {k: v for k, v in event.items() if k not in ("EventId", "IsPlayed")}
+        item: dict[str, Any] = {
+            k: v for k, v in event.items() if k not in ("EventId", "IsPlayed", "MessageId")
+        }
         item["EventType"] = kind.name
         if kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
             continue

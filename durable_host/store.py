@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from durable_host.history import (
@@ -298,11 +298,17 @@ class TaskHubStore:
         return row_key
 
     async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:
+        """Delete consumed inbox rows; rows already gone are fine."""
         key = sanitize_key(instance_id)
         for batch in _chunks(list(row_keys), BATCH_LIMIT):
-            await self.messages.submit_transaction(
-                [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
-            )
+            try:
+                await self.messages.submit_transaction(
+                    [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
+                )
+            except (TableTransactionError, ResourceNotFoundError):
+                # One row of the batch was already deleted, which fails the whole batch.
+                for row_key in batch:
+                    await self.messages.delete_entity(key, row_key)
 
     async def pending_messages(self) -> list[StoredMessage]:
         return [
