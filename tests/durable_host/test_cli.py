@@ -225,3 +225,16 @@ def test_a_killed_host_restarts_on_the_same_port(
     second.wait_until_started()
     assert call("GET", f"http://127.0.0.1:{port}/api/text").status == 200
     assert second.stop(signal.SIGINT) == 0
+
+
+def test_the_port_defaults_to_local_settings_host_local_http_port(
+    cli: StartCli, storage_connection_string: str, tmp_path: Path
+) -> None:
+    app_dir = write_app(tmp_path / "app", {"Ping": ({"bindings": PING_BINDINGS}, HTTP_FUNCTION)})
+    port = azurite.free_port()
+    (app_dir / "local.settings.json").write_text(json.dumps({"Host": {"LocalHttpPort": port}}))
+    running = cli(app_dir, storage=storage_connection_string)
+    running.wait_until_started()
+    assert f"        Ping: [GET] http://localhost:{port}/api/ping" in running.output().splitlines()
+    assert call("GET", f"http://127.0.0.1:{port}/api/ping").body == b"served"
+    assert running.stop(signal.SIGINT) == 0
