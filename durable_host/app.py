@@ -162,9 +162,11 @@ class FunctionApp:
             b.name: bindings.OutputParameter() for b in spec.outputs
         }
         arguments.update(outputs)
-        if spec.wants_context:
-            arguments["context"] = bindings.InvocationContext(spec.name, str(spec.folder))
         invocation = str(uuid.uuid4())
+        if spec.wants_context:
+            arguments["context"] = bindings.InvocationContext(
+                invocation, spec.name, str(spec.folder)
+            )
         started = time.monotonic()
         log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
         try:

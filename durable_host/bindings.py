@@ -8,7 +8,6 @@ back, exactly as they do inside the real worker.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -209,11 +208,14 @@ class _RetryContext(_abc.RetryContext):
 class InvocationContext(func.Context):
     """The `context` parameter a function may declare without a binding."""
 
-    def __init__(self, function_name: str, function_directory: str) -> None:
-        self._invocation_id = str(uuid.uuid4())
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._invocation_id = invocation_id
         self._function_name = function_name
         self._function_directory = function_directory
+        # The worker keeps the invocation id here so that threads the function starts can log
+        # under it.
         self._local = threading.local()
+        self._local.invocation_id = invocation_id
 
     @property
     def invocation_id(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,8 +131,12 @@ def test_async_functions_are_awaited(app: FunctionApp) -> None:
 
 
 def test_unbound_context_parameter_receives_the_invocation_context(app: FunctionApp) -> None:
-    body = http(app, "WithContext").body.decode()
-    assert body.startswith("WithContext in WithContext (")
+    first = json.loads(http(app, "WithContext").body)
+    second = json.loads(http(app, "WithContext").body)
+    assert (first["function_name"], first["folder"]) == ("WithContext", "WithContext")
+    assert first["thread_invocation_id"] == first["invocation_id"]
+    assert str(uuid.UUID(first["invocation_id"])) == first["invocation_id"]
+    assert first["invocation_id"] != second["invocation_id"]
 
 
 def test_relative_and_app_level_imports_work(app: FunctionApp) -> None:

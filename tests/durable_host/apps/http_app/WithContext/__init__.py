@@ -1,8 +1,14 @@
+import json
 import os
 
 import azure.functions as func
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    folder = os.path.basename(context.function_directory)
-    return func.HttpResponse(f"{context.function_name} in {folder} ({context.invocation_id})")
+    seen = {
+        "function_name": context.function_name,
+        "folder": os.path.basename(context.function_directory),
+        "invocation_id": context.invocation_id,
+        "thread_invocation_id": context.thread_local_storage.invocation_id,
+    }
+    return func.HttpResponse(json.dumps(seen), mimetype="application/json")
