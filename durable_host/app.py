@@ -163,18 +163,21 @@ class FunctionApp:
         }
         arguments.update(outputs)
         invocation = str(uuid.uuid4())
+        context = bindings.InvocationContext(invocation, spec.name, str(spec.folder))
         if spec.wants_context:
-            arguments["context"] = bindings.InvocationContext(
-                invocation, spec.name, str(spec.folder)
-            )
+            arguments["context"] = context
+
+        def call() -> Any:
+            context.enter_thread()
+            return spec.main(**arguments)
+
         started = time.monotonic()
         log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
         try:
             if spec.is_async:
-                result = await spec.main(**arguments)
+                result = await call()
             else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._pool, lambda: spec.main(**arguments))
+                result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except BaseException as error:
             log.info(
                 "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",

@@ -212,10 +212,12 @@ class InvocationContext(func.Context):
         self._invocation_id = invocation_id
         self._function_name = function_name
         self._function_directory = function_directory
-        # The worker keeps the invocation id here so that threads the function starts can log
-        # under it.
         self._local = threading.local()
-        self._local.invocation_id = invocation_id
+
+    def enter_thread(self) -> None:
+        """Record the invocation id in the calling thread's storage, as the worker does in the
+        thread that runs the function (so that logging can tell invocations apart)."""
+        self._local.invocation_id = self._invocation_id
 
     @property
     def invocation_id(self) -> str:
