@@ -4,8 +4,10 @@ management routes (the public webhook API and the SDK client's rpc API)."""
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -91,7 +93,7 @@ class AppServer:
         return None
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = self._function_path(request.path)
+        path = self._function_path(_decoded_path(request.raw_path))
         found = self.app.routes.resolve(path, request.method) if path is not None else None
         if found is None:
             return web.Response(status=404)
@@ -118,6 +120,13 @@ class AppServer:
         for header, value in result.headers:
             response.headers.add(header, value)
         return response
+
+
+def _decoded_path(raw_path: str) -> str:
+    """The request path percent-decoded as Kestrel decodes it: everything except an encoded "/",
+    so "a%2Fb" stays one route segment."""
+    path = raw_path.split("?", 1)[0]
+    return "%2F".join(unquote(part) for part in re.split("%2[Ff]", path))
 
 
 def port_is_free(host: str, port: int) -> bool:

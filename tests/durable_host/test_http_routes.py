@@ -76,6 +76,11 @@ def test_route_parameters_and_constraints(host: LocalHost) -> None:
     assert get(host, "/api/echo/seven").status == 404
 
 
+def test_route_values_are_decoded_except_for_slashes(host: LocalHost) -> None:
+    values = get(host, "/api/echo/7/caf%C3%A9%20au%2Flait").json()["route_params"]
+    assert values == {"id": "7", "label": "caf\u00e9 au%2Flait"}
+
+
 def test_query_and_headers_reach_the_function(host: LocalHost) -> None:
     received = get(host, "/api/echo/1?size=L&q=x%20y", headers={"X-Order": "o-9"}).json()
     assert received["params"] == {"size": "L", "q": "x y"}
