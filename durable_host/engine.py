@@ -159,7 +159,7 @@ class Engine:
         self._activities: asyncio.Queue[tuple[str, str, NewActivity]] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
         self._workers: list[asyncio.Task[None]] = []
-        self._start_locks: dict[str, asyncio.Lock] = {}
+        self._start_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._undeleted: dict[str, list[str]] = defaultdict(list)
         self._started = False
 
@@ -211,7 +211,10 @@ class Engine:
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
                 "function."
             )
-        lock = self._start_locks.setdefault(instance_id, asyncio.Lock())
+        # One start per instance id at a time, so that two racing starts cannot both pass the
+        # existence check; the entry lives as long as someone holds or waits for it.
+        lock, users = self._start_locks.get(instance_id) or (asyncio.Lock(), 0)
+        self._start_locks[instance_id] = (lock, users + 1)
         try:
             async with lock:
                 existing = await self.get_status(instance_id)
@@ -219,8 +222,11 @@ class Engine:
                     raise InstanceExistsError(instance_id, existing.runtime_status)
                 await self._create_instance(name, instance_id, input_text, None)
         finally:
-            if not lock.locked():
-                self._start_locks.pop(instance_id, None)
+            lock, users = self._start_locks[instance_id]
+            if users == 1:
+                del self._start_locks[instance_id]
+            else:
+                self._start_locks[instance_id] = (lock, users - 1)
         return instance_id
 
     async def get_status(self, instance_id: str) -> InstanceRecord | None:

@@ -387,3 +387,20 @@ def test_rpc_and_webhook_paths_serve_the_same_api(client: ManagementClient) -> N
     rpc = call("GET", f"{client.origin}/durabletask/instances/{instance}")
     assert rpc.status == webhook.status == 200
     assert rpc.json() == webhook.json()
+
+
+def test_start_with_timeout_waits_for_the_output(client: ManagementClient) -> None:
+    instance = new_id("waited")
+    url = f"{client.api}/orchestrators/Chain/{instance}?timeout=20&pollingInterval=0.1"
+    reply = call("POST", url, json.dumps(json.dumps("Wes")).encode(), JSON)
+    assert reply.status == 200
+    assert reply.json() == ["Hello Wes", "Hello Hello Wes", "Hello Hello Hello Wes"]
+
+
+def test_start_with_a_short_timeout_answers_202_while_running(client: ManagementClient) -> None:
+    instance = new_id("unwaited")
+    url = f"{client.api}/orchestrators/WaitTwo/{instance}?timeout=0.2&pollingInterval=0.1"
+    reply = call("POST", url, None, JSON)
+    assert reply.status == 202
+    assert reply.json()["id"] == instance
+    client.post(instance, "terminate")

@@ -1,0 +1,11 @@
+"""Fans out many Track calls and returns the highest concurrency any of them saw."""
+
+import azure.durable_functions as df
+
+
+def orchestrator(context: df.DurableOrchestrationContext):
+    seen = yield context.task_all([context.call_activity("Track", n) for n in range(12)])
+    return max(seen)
+
+
+main = df.Orchestrator.create(orchestrator)
