@@ -151,6 +151,15 @@ def test_a_function_calling_sys_exit_is_a_500_and_the_host_keeps_serving(host: L
     assert get(host, "/api/text").status == 200
 
 
+def test_a_function_without_http_output_answers_204(host: LocalHost) -> None:
+    reply = get(host, "/api/nooutput/none")
+    assert (reply.status, reply.body) == (204, b"")
+
+
+def test_a_value_returned_without_a_return_binding_is_a_500(host: LocalHost) -> None:
+    assert get(host, "/api/nooutput/value").status == 500
+
+
 def test_an_unencodable_return_is_a_500(host: LocalHost) -> None:
     assert get(host, "/api/dict").status == 500
 
