@@ -70,7 +70,7 @@ async def _serve(app_dir: Path, host: str, port: int) -> int:
         listing = describe_functions(
             list(running.app.functions.values()),
             host,
-            int(running.base_url.rsplit(":", 1)[1]),
+            running.port,
             running.app.settings.route_prefix,
         )
         print(listing, flush=True)

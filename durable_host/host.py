@@ -29,7 +29,8 @@ STORAGE_SETTING = "AzureWebJobsStorage"
 
 
 class LocalHost:
-    """Runs the app in `app_dir` until exit; `.base_url` and `.app` are set once entered."""
+    """Runs the app in `app_dir` until exit; `.base_url`, `.port` (the bound one, when 0 was asked
+    for) and `.app` are set once entered."""
 
     def __init__(
         self,
@@ -113,6 +114,7 @@ class LocalHost:
         self._server = AppServer(self._app, self._engine)
         await self._server.start(self.host, self.port)
         self.base_url = self._server.origin
+        self.port = self._server.port
         try:
             await self._engine.start()
         except Exception as error:
