@@ -9,7 +9,6 @@ group, so stopping it (or killing it, for crash tests) takes its children along.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -28,7 +27,7 @@ DURABLE_HOST = "durable_host"
 CORE_TOOLS = "core_tools"
 HOSTS = (DURABLE_HOST, CORE_TOOLS)
 CORE_TOOLS_MISSING = "Azure Functions Core Tools ('func') is not on PATH"
-# Core Tools maps these variables onto host.json, which is how a run gets a task hub of its own.
+# Both hosts overlay AzureFunctionsJobHost__ variables onto host.json: a run's own task hub.
 HUB_OVERRIDE = "AzureFunctionsJobHost__extensions__durableTask__hubName"
 STARTUP_SECONDS = {DURABLE_HOST: 90.0, CORE_TOOLS: 180.0}
 STOP_GRACE_SECONDS = 10.0
@@ -109,7 +108,7 @@ class RunningApp:
 
 class AppLauncher:
     """Starts the project's app on `kind` with `config`, as often as a test needs (restarts reuse
-    the same storage, hub and tables); `workdir` holds the logs and durable_host's app folder."""
+    the same storage, hub and tables); `workdir` holds the logs."""
 
     def __init__(self, kind: str, config: AppConfig, workdir: Path) -> None:
         if kind not in HOSTS:
@@ -158,7 +157,7 @@ class AppLauncher:
             "-m",
             DURABLE_HOST,
             "--app-dir",
-            str(self._durable_host_app()),
+            str(PROJECT_ROOT),
             "--port",
             str(port),
         ]
@@ -172,26 +171,6 @@ class AppLauncher:
         )
         env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
         return env
-
-    def _durable_host_app(self) -> Path:
-        """A copy of the app's function folders with a host.json naming this run's task hub.
-
-        durable_host takes the hub from host.json only (it has no setting that overrides it),
-        and refuses function folders that live outside the app folder, so they are copied."""
-        app_dir = self.workdir / "app"
-        if app_dir.exists():
-            return app_dir
-        app_dir.mkdir(parents=True)
-        for declaration in sorted(PROJECT_ROOT.glob("*/function.json")):
-            shutil.copytree(
-                declaration.parent,
-                app_dir / declaration.parent.name,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        host_json = json.loads((PROJECT_ROOT / "host.json").read_text())
-        host_json["extensions"]["durableTask"]["hubName"] = self.config.hub_name
-        (app_dir / "host.json").write_text(json.dumps(host_json, indent=2))
-        return app_dir
 
     def _wait_until_serving(self, running: RunningApp) -> None:
         probe_url = running.url("customers/alice")

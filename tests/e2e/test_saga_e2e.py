@@ -215,6 +215,8 @@ def test_status_and_purge_urls_from_the_start_payload_work(app: SagaApp) -> None
     links = started(app.start(order_body(order_id, customer, (sku, 2))), order_id)
     app.wait_until_settled(order_id)
 
+    # The run's own task hub (set through AzureFunctionsJobHost__...hubName), not host.json's.
+    assert f"taskHub={app.config.hub_name}" in links["statusQueryGetUri"]
     status = call("GET", links["statusQueryGetUri"])
     assert status.status == 200, str(status)
     instance = status.json()
