@@ -609,7 +609,9 @@ class Engine:
 
     def _fail(self, outcome: _Outcome, now: datetime, event_id: int, error: str) -> None:
         record = outcome.record
-        reason = f"Orchestrator function '{record.name}' failed: {error}"
+        prefix = f"Orchestrator function '{record.name}' failed: "
+        # The invoker already words failures of the function itself this way.
+        reason = error if error.startswith(prefix) else prefix + error
         outcome.events.append(
             h.execution_completed(now, event_id, OrchestrationStatus.Failed, reason)
         )

@@ -28,6 +28,8 @@ WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
 CONTINUATION_HEADER = "x-ms-continuation-token"
 MAX_INSTANCE_ID_LENGTH = 256
+# The host pages instance queries by 100 unless `top` says otherwise.
+DEFAULT_PAGE_SIZE = 100
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RUNNING = frozenset(
     {
@@ -302,21 +304,21 @@ class _ManagementApi:
             statuses=_status_filter(request),
             id_prefix=request.query.get("instanceIdPrefix") or None,
         )
-        top: int | None = None
+        top = DEFAULT_PAGE_SIZE
         if request.query.get("top"):
             try:
                 top = int(request.query["top"])
             except ValueError:
                 return _error(400, f"Invalid value for 'top': {request.query['top']!r}")
             if top <= 0:
-                top = None
+                top = DEFAULT_PAGE_SIZE
         try:
             records, token = await self.engine.query(
                 query, top, request.headers.get(CONTINUATION_HEADER)
             )
         except ValueError as error:
             return _error(400, "One or more of the arguments submitted is incorrect", error)
-        show_input = _flag(request, "showInput", False)
+        show_input = _flag(request, "showInput", True)
         payloads = [await self._payload(r, False, False, show_input) for r in records]
         headers = {CONTINUATION_HEADER: token} if token else {}
         return web.json_response(payloads, headers=headers)

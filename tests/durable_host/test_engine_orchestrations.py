@@ -265,3 +265,15 @@ def test_terminate_records_the_reason(client: ManagementClient) -> None:
     assert "ExecutionTerminated" in event_types(status)
     assert client.post(instance, "terminate").status == 410
     assert client.raise_event(instance, "A", 1).status == 410
+
+
+def test_orchestrator_failing_outside_the_sdk_fails_with_one_message(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("broken")
+    client.start("Broken", instance)
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Orchestrator function 'Broken' failed: ")
+    assert status["output"].count("Orchestrator function") == 1
+    assert "the orchestrator module is broken" in status["output"]
