@@ -207,12 +207,14 @@ class _Compound(_Node):
             self.finish(False)
 
     def child_finished(self, child: _Node) -> None:
-        # Mirrors the SDK: task_any settles on the first child, task_all on the first failure
-        # or when every child succeeded.
-        if not self.wait_all or child.failed:
+        # As the host replays them (Task.WhenAny / Task.WhenAll): task_any settles with its
+        # first child, task_all once every child has settled, failed or not. (The SDK's task_all
+        # raises at the first failure; orchestrators that act on that before the other children
+        # settle are numbered differently by the real host too.)
+        if not self.wait_all:
             self.finish(child.failed)
         elif all(sibling.done for sibling in self.children):
-            self.finish(False)
+            self.finish(any(sibling.failed for sibling in self.children))
 
 
 class _Replay:

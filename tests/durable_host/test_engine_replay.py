@@ -241,3 +241,34 @@ def test_continue_as_new_reports_the_new_input_and_waits() -> None:
     assert plan.continues_as_new
     assert json.loads(plan.continue_as_new_input or "null") == {"n": 5}
     assert plan.waits_by_name == {"N": 1}
+
+
+def test_task_all_settles_only_when_every_child_has_as_the_host_replays_it() -> None:
+    def both_then_next(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+        options = df.RetryOptions(
+            first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2
+        )
+        first = context.call_activity_with_retry("A", options, 1)
+        second = context.call_activity_with_retry("B", options, 2)
+        waiting = context.task_any([context.task_all([first, second])])
+        while not (first.is_completed and second.is_completed):
+            yield waiting
+            waiting = context.task_any([t for t in (first, second) if not t.is_completed])
+        result = yield context.call_activity("C", 3)
+        return result
+
+    run = Run(both_then_next)
+    _, plan = run.episode()
+    assert [w.sequence_id for w in plan.work] == [0, 1]
+    run.episode(run.failed(0))  # A: retry timer 2
+    run.episode(run.fired(2))  # A: attempt 3
+    run.episode(run.failed(3))  # A: final timer 4, fires at once
+    _, plan = run.episode(run.fired(4))
+    # A has settled (failed) but B is still running: nothing new yet.
+    assert plan.work == [] and plan.error is None
+    _, plan = run.episode(run.failed(1))  # B: retry timer 5
+    assert plan.work == [NewTimer(5, run.now + timedelta(seconds=1))]
+    run.episode(run.fired(5))  # B: attempt 6
+    _, plan = run.episode(run.completed(6, "b"))
+    assert plan.work == [NewActivity(7, "C", "3")]
+    assert plan.error is None
