@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -129,6 +130,22 @@ def test_a_repeated_start_is_one_saga_and_one_charge(app: SagaApp) -> None:
     assert view["outcome"] == "completed", view
     assert app.balance(customer) == Decimal("35.00")
     assert app.available(sku) == 3
+
+
+def test_concurrent_starts_of_one_order_are_one_saga_and_one_charge(app: SagaApp) -> None:
+    customer, sku = app.new_customer("40.00"), app.new_sku("6.00", 9)
+    order_id = new_id("order")
+    body = order_body(order_id, customer, (sku, 3))
+
+    with ThreadPoolExecutor(8) as clients:
+        replies = list(clients.map(lambda _: app.start(body), range(8)))
+
+    payloads = [started(reply, order_id) for reply in replies]
+    assert all(payload == payloads[0] for payload in payloads)
+    view = app.wait_until_settled(order_id)
+    assert view["outcome"] == "completed", view
+    assert app.balance(customer) == Decimal("22.00")
+    assert app.available(sku) == 6
 
 
 def test_the_same_order_id_with_another_body_is_a_conflict(app: SagaApp) -> None:
