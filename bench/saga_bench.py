@@ -33,7 +33,7 @@ from saga.storage import open_ledgers
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = float(os.environ.get("BENCH_POLL", "0.05"))
 # Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
 # a single entity, not the orchestration runtime.
 SPREAD = 64
