@@ -47,7 +47,6 @@ class _MemoryLedger:
 
 
 _LEDGER = _MemoryLedger()
-POLL_INTERVAL = 0.02
 _TERMINAL = {
     client.OrchestrationStatus.COMPLETED,
     client.OrchestrationStatus.FAILED,
@@ -90,7 +89,7 @@ def saga(ctx: task.OrchestrationContext, order: dict[str, Any]) -> Generator[Any
     return "completed"
 
 
-def run_peer(sagas: int, concurrency: int) -> RunResult:
+def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
     """Start `sagas` sagas (every second one compensates) with at most `concurrency` in flight."""
     logging.getLogger("durabletask-worker").setLevel(logging.WARNING)
     logging.getLogger("durabletask-client").setLevel(logging.WARNING)
@@ -119,7 +118,7 @@ def run_peer(sagas: int, concurrency: int) -> RunResult:
                 latencies.append(time.perf_counter() - began)
                 outcomes.append(json.loads(state.serialized_output or "null") or "missing")
                 return
-            time.sleep(POLL_INTERVAL)
+            time.sleep(poll)
         outcomes.append("timed out")
 
     try:

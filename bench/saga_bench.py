@@ -33,7 +33,6 @@ from saga.storage import open_ledgers
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-POLL_INTERVAL = float(os.environ.get("BENCH_POLL", "0.05"))
 # Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
 # a single entity, not the orchestration runtime.
 SPREAD = 64
@@ -87,7 +86,9 @@ async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -
     raise RuntimeError("the host did not serve within 60 s")
 
 
-async def _one_saga(http: aiohttp.ClientSession, base_url: str, index: int) -> tuple[float, str]:
+async def _one_saga(
+    http: aiohttp.ClientSession, base_url: str, index: int, poll: float
+) -> tuple[float, str]:
     body = {
         "orderId": f"bench-{index}",
         "customerId": _customer(index),
@@ -106,12 +107,12 @@ async def _one_saga(http: aiohttp.ClientSession, base_url: str, index: int) -> t
             output = status.get("output")
             outcome = output.get("outcome") if isinstance(output, dict) else None
             return time.perf_counter() - began, outcome or status["runtimeStatus"]
-        await asyncio.sleep(POLL_INTERVAL)
+        await asyncio.sleep(poll)
     return time.perf_counter() - began, "timed out"
 
 
 async def _load(
-    base_url: str, sagas: int, concurrency: int
+    base_url: str, sagas: int, concurrency: int, poll: float
 ) -> tuple[float, list[tuple[float, str]]]:
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
@@ -119,14 +120,14 @@ async def _load(
 
         async def bounded(index: int) -> tuple[float, str]:
             async with gate:
-                return await _one_saga(http, base_url, index)
+                return await _one_saga(http, base_url, index, poll)
 
         began = time.perf_counter()
         results = await asyncio.gather(*(bounded(i) for i in range(sagas)))
         return time.perf_counter() - began, list(results)
 
 
-def run_durable_host(sagas: int, concurrency: int) -> RunResult:
+def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
         with azurite:
@@ -145,7 +146,7 @@ def run_durable_host(sagas: int, concurrency: int) -> RunResult:
             try:
                 asyncio.run(_wait_until_serving(base_url, process))
                 before = azurite.requests_served()
-                elapsed, results = asyncio.run(_load(base_url, sagas, concurrency))
+                elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
                 requests = azurite.requests_served() - before
             finally:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -175,12 +176,12 @@ def machine() -> str:
     )
 
 
-def report(results: list[RunResult], sagas: int, concurrency: int) -> str:
+def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) -> str:
     ours, peer = results
     ratio = ours.rate / peer.rate if peer.rate else float("nan")
     return (
         f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
-        f"{POLL_INTERVAL * 1000:.0f} ms.\n\n"
+        f"{poll * 1000:.0f} ms.\n\n"
         + table(results)
         + f"\nRatio ours/peer (sagas/s): **{ratio:.2f}**\n"
     )
@@ -190,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.saga_bench", description=__doc__)
     parser.add_argument("--sagas", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--poll-ms", type=int, default=50, help="status poll interval")
     parser.add_argument("--write", type=Path, help="also write the table into this Markdown file")
     args = parser.parse_args(argv)
-    if args.sagas < 2 or args.concurrency < 1:
-        parser.error("--sagas must be at least 2 and --concurrency at least 1")
+    if args.sagas < 2 or args.concurrency < 1 or args.poll_ms < 1:
+        parser.error("--sagas must be at least 2, --concurrency and --poll-ms at least 1")
+    poll = args.poll_ms / 1000
     results = [
-        run_durable_host(args.sagas, args.concurrency),
-        run_peer(args.sagas, args.concurrency),
+        run_durable_host(args.sagas, args.concurrency, poll),
+        run_peer(args.sagas, args.concurrency, poll),
     ]
-    text = report(results, args.sagas, args.concurrency)
+    text = report(results, args.sagas, args.concurrency, poll)
     print(text)
     if args.write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
