@@ -38,7 +38,7 @@ from durable_host.replay import (
     Plan,
     plan_episode,
 )
-from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore
+from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore, ValueTooLargeError
 
 log = logging.getLogger("durable_host.engine")
 
@@ -46,6 +46,8 @@ RETRY_DELAY_SECONDS = 1.0
 # Consumed inbox rows are deleted in batches: after this many, when the execution ends, or when
 # a new one starts. Until then a re-delivered row is recognised by its id in the history.
 INBOX_DELETE_BATCH = 50
+# Values up to this many characters surely fit in a table property (32K UTF-16 units).
+SMALL_VALUE = 16_000
 # Messages that are not idempotent by themselves; their inbox row key is kept in the history.
 _ONCE_ONLY = frozenset(
     {
@@ -364,6 +366,11 @@ class Engine:
                 return
             except asyncio.CancelledError:
                 raise
+            except ValueTooLargeError as error:
+                scheduled_id = int(event["TaskScheduledId"])
+                event = h.task_failed(
+                    h.utc_now(), scheduled_id, f"The activity result: {error}", None
+                )
             except Exception:
                 log.exception("Could not store a result for %r; retrying", instance_id)
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
@@ -419,7 +426,11 @@ class Engine:
             await self._delete_consumed(instance_id, messages)
             return
         outcome = await self._decide(runtime, messages)
-        await self._checkpoint(outcome)
+        try:
+            await self._checkpoint(outcome)
+        except ValueTooLargeError as error:
+            outcome = self._failed_as_too_large(outcome, str(error))
+            await self._checkpoint(outcome)
         self._commit(outcome)
         await self._dispatch(outcome)
 
@@ -620,6 +631,25 @@ class Engine:
         outcome.activities.clear()
         outcome.timers.clear()
         outcome.children.clear()
+
+    def _failed_as_too_large(self, outcome: _Outcome, error: str) -> _Outcome:
+        """What was decided cannot be stored: keep the small events and fail the instance."""
+        record = dataclasses.replace(outcome.record, custom_status=None)
+        now = h.utc_now()
+        kept = [
+            event
+            for event in outcome.events
+            if event["EventType"] not in h.SCHEDULING_TYPES
+            and event["EventType"] not in (EventType.ExecutionCompleted, EventType.ContinueAsNew)
+            and event["EventType"] != EventType.OrchestratorCompleted
+            and all(len(str(value)) < SMALL_VALUE for value in event.values())
+        ]
+        failed = dataclasses.replace(outcome, record=record, events=kept, activities=[], timers=[])
+        failed.children = []
+        self._fail(failed, now, -1, error)
+        record.completed_time = now
+        failed.events.append(h.orchestrator_completed(now))
+        return failed
 
     def _record_work(self, outcome: _Outcome, plan: Plan, now: datetime) -> None:
         for work in plan.work:

@@ -22,7 +22,7 @@ from aiohttp import web
 from durable_host import history as h
 from durable_host.engine import Engine, InstanceExistsError, UnknownFunctionError
 from durable_host.history import EventType, OrchestrationStatus
-from durable_host.store import InstanceQuery, InstanceRecord
+from durable_host.store import InstanceQuery, InstanceRecord, ValueTooLargeError
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
@@ -235,6 +235,7 @@ class _ManagementApi:
             validate_instance_id(instance_id)
             await self.engine.start_new(function_name, instance_id, input_text)
         except (ValueError, UnknownFunctionError) as error:
+            # ValueTooLargeError included: the input does not fit in storage.
             return _error(400, "One or more of the arguments submitted is incorrect", error)
         except InstanceExistsError as error:
             return _error(500, "Something went wrong while processing your request", error)
@@ -360,7 +361,10 @@ class _ManagementApi:
             input_text = _canonical_json(body) if body.strip() else None
         except json.JSONDecodeError as error:
             return _error(400, "Invalid JSON content", error)
-        await self.engine.raise_event(instance_id, request.match_info["eventName"], input_text)
+        try:
+            await self.engine.raise_event(instance_id, request.match_info["eventName"], input_text)
+        except ValueTooLargeError as error:
+            return _error(400, "One or more of the arguments submitted is incorrect", error)
         return web.Response(status=202)
 
     async def _control(

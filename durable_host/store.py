@@ -16,12 +16,12 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -39,6 +39,28 @@ SENTINEL = "sentinel"
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 _ESCAPES = {"^": "^^", "/": "^0", "\\": "^1", "#": "^2", "?": "^3"}
 _UNESCAPES = {value[1]: key for key, value in _ESCAPES.items()}
+
+
+_TOO_LARGE_CODES = frozenset({"PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge"})
+
+
+class ValueTooLargeError(ValueError):
+    """A value does not fit in a table row (durable_host does not offload values to blobs)."""
+
+
+@contextlib.asynccontextmanager
+async def _size_checked(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except HttpResponseError as error:
+        # Transactions carry the code in error_code; single requests only in the message.
+        code = getattr(error, "error_code", None)
+        if code not in _TOO_LARGE_CODES and not any(c in str(error) for c in _TOO_LARGE_CODES):
+            raise
+        raise ValueTooLargeError(
+            f"{what} is too large for Azure Table storage (a string value holds at most 32K "
+            "characters and a row 1 MB; durable_host keeps no large values in blobs)"
+        ) from error
 
 
 def sanitize_key(instance_id: str) -> str:
@@ -166,7 +188,8 @@ class TaskHubStore:
         return _record_from_row(row)
 
     async def put_instance(self, record: InstanceRecord) -> None:
-        await self.instances.upsert_entity(self._instance_row(record), mode=UpdateMode.REPLACE)
+        async with _size_checked(f"The status of instance '{record.instance_id}'"):
+            await self.instances.upsert_entity(self._instance_row(record), mode=UpdateMode.REPLACE)
 
     def _instance_row(self, record: InstanceRecord) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -278,7 +301,8 @@ class TaskHubStore:
             operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
             if index == len(batches) - 1:
                 operations.append(("upsert", sentinel, {"mode": UpdateMode.REPLACE}))
-            await self.history.submit_transaction(operations)
+            async with _size_checked(f"The history of instance '{instance_id}'"):
+                await self.history.submit_transaction(operations)
 
     # Inbox
 
@@ -294,7 +318,8 @@ class TaskHubStore:
         }
         if execution_id is not None:
             row["ExecutionId"] = execution_id
-        await self.messages.create_entity(row)
+        async with _size_checked(f"The message for instance '{instance_id}'"):
+            await self.messages.create_entity(row)
         return row_key
 
     async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:

@@ -277,3 +277,28 @@ def test_orchestrator_failing_outside_the_sdk_fails_with_one_message(
     assert status["output"].startswith("Orchestrator function 'Broken' failed: ")
     assert status["output"].count("Orchestrator function") == 1
     assert "the orchestrator module is broken" in status["output"]
+
+
+def test_an_activity_result_too_large_for_storage_fails_the_activity(
+    client: ManagementClient,
+) -> None:
+    instance = new_id("hugeact")
+    client.start("HugeOutput", instance, {"size": 40_000, "via_activity": True})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert "The activity result: The message for instance" in status["output"]
+    assert "too large for Azure Table storage" in status["output"]
+
+
+def test_an_output_too_large_for_storage_fails_the_orchestration(
+    client: ManagementClient,
+) -> None:
+    small = new_id("smallout")
+    client.start("HugeOutput", small, {"size": 10, "via_activity": True})
+    assert client.wait_until(small)["output"] == 10
+    instance = new_id("hugeout")
+    client.start("HugeOutput", instance, {"size": 40_000, "via_activity": False})
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith("Orchestrator function 'HugeOutput' failed: ")
+    assert "too large for Azure Table storage" in status["output"]

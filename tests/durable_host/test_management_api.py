@@ -404,3 +404,15 @@ def test_start_with_a_short_timeout_answers_202_while_running(client: Management
     assert reply.status == 202
     assert reply.json()["id"] == instance
     client.post(instance, "terminate")
+
+
+def test_payloads_too_large_for_storage_are_refused_with_400(client: ManagementClient) -> None:
+    instance = new_id("bigin")
+    started = client.start("Chain", instance, "z" * 40_000)
+    assert started.status == 400
+    assert "too large for Azure Table storage" in started.json()["ExceptionMessage"]
+    waiting = start_waiting(client)
+    raised = client.raise_event(waiting, "A", "z" * 40_000)
+    assert raised.status == 400
+    assert "too large" in raised.json()["ExceptionMessage"]
+    client.post(waiting, "terminate")
