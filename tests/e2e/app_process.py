@@ -86,6 +86,10 @@ class RunningApp:
         text = self.log.read_text(errors="replace")
         return text[-last_chars:]
 
+    def count_printed(self, text: str) -> int:
+        """How often the process printed `text` (both hosts log each function execution)."""
+        return self.log.read_text(errors="replace").count(text)
+
     def kill(self) -> None:
         """SIGKILL to the whole process group: a crash, with no chance to clean up."""
         self._signal(signal.SIGKILL)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from saga.wallet import PaymentStatus
+
 from .conftest import LaunchApp
 from .http_client import Reply, call, post_json, wait_for
 from .saga_client import SagaApp, new_id, order_body
@@ -300,6 +302,37 @@ def test_terminating_a_stalled_saga_stops_it(launch_app: LaunchApp) -> None:
         # The stalled payment would hold a graceful stop for a minute; the test is over.
         for running_app in launcher.runs:
             running_app.kill()
+
+
+def test_a_step_past_its_deadline_is_compensated_and_its_late_charge_refused(
+    launch_app: LaunchApp,
+) -> None:
+    """PaymentActivity stalls beyond the step deadline: the saga compensates without waiting for
+    it, and when the stalled charge finally runs it meets the rollback's fence."""
+    _, app = launch_app(
+        {"SAGA_FAULT_STALL": "PaymentActivity=6", "SAGA_STEP_DEADLINE_SECONDS": "1"}
+    )
+    customer, sku = app.new_customer("30.00"), app.new_sku("8.00", 5)
+    order_id = new_id("order")
+    late_charge = "Executed 'Functions.PaymentActivity' (Succeeded"
+
+    started(app.start(order_body(order_id, customer, (sku, 2))), order_id)
+    view = app.wait_until_settled(order_id)
+
+    assert_compensated(view)
+    assert "timed_out" in view["steps"]["payment"]["reason"], view
+    assert view["ledgers"]["order"]["status"] == "released", view
+    assert view["ledgers"]["payment"]["status"] == "fenced", view
+    wait_for(
+        "the stalled charge to run",
+        lambda: app.running.count_printed(late_charge) == 1 or None,
+        30,
+        describe=app.running.output,
+    )
+    payment = app.ledgers.wallets.payment_record(customer, order_id)
+    assert payment is not None and payment.status is PaymentStatus.FENCED, payment
+    assert app.balance(customer) == Decimal("30.00")
+    assert app.available(sku) == 5
 
 
 def test_the_start_endpoint_accepts_orders_without_an_id(app: SagaApp) -> None:
