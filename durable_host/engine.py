@@ -5,8 +5,9 @@ one queue of instances with pending messages (an instance runs one episode at a 
 instances run in parallel up to max_concurrent_orchestrators) and one queue of activity work
 (max_concurrent_activities at a time); timers sit on the event loop. An episode loads the history
 (cached between episodes), appends its messages as events, calls the orchestrator, turns new actions
-into events and work, writes history + sentinel, then the Instances row, deletes the inbox rows it
-consumed, and only then dispatches. A restart rebuilds the in-memory part from storage.
+into events and work, writes history + sentinel, then the Instances row, and only then dispatches.
+Consumed inbox rows are deleted in batches later; one delivered again is recognised and dropped.
+A restart rebuilds the in-memory part from storage, history being the source of truth.
 """
 
 from __future__ import annotations
