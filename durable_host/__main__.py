@@ -106,4 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    # The host has stopped (server, engine, storage). A function still running in a worker
+    # thread would hold up the interpreter's exit until it returns, so leave without waiting.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,8 @@ class FunctionApp:
             thread_name_prefix="function",
         )
         self._durable_client_payload: Callable[[], str] | None = None
+        self._running = 0
+        self._running_lock = threading.Lock()
 
     @classmethod
     def load(cls, app_dir: Path, settings: HostSettings | None = None) -> FunctionApp:
@@ -77,7 +81,27 @@ class FunctionApp:
         self.close()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop taking work without waiting for functions still running: what they were doing
+        for the engine is redone after the next start (activities run at least once), and a
+        stop must not hang on a function that runs for minutes."""
+        if self._running:
+            log.warning(
+                "Stopping with %d function invocation(s) still running; "
+                "their durable work resumes on the next start",
+                self._running,
+            )
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @contextmanager
+    def _counting(self) -> Iterator[None]:
+        """Count the function bodies running (in any thread), to report what a stop abandons."""
+        with self._running_lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
     def get(self, name: str) -> FunctionSpec | None:
         return self._by_lower_name.get(name.lower())
@@ -169,13 +193,19 @@ class FunctionApp:
 
         def call() -> Any:
             context.enter_thread()
-            return spec.main(**arguments)
+            with self._counting():
+                return spec.main(**arguments)
+
+        async def call_async() -> Any:
+            context.enter_thread()
+            with self._counting():
+                return await spec.main(**arguments)
 
         started = time.monotonic()
         log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
         try:
             if spec.is_async:
-                result = await call()
+                result = await call_async()
             else:
                 result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except BaseException as error:

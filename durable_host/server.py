@@ -22,6 +22,8 @@ log = logging.getLogger("durable_host.server")
 
 # The Functions host accepts request bodies up to about 100 MB.
 MAX_REQUEST_BODY = 100 * 1024 * 1024
+# Seconds in-flight requests get to finish when the host stops.
+SHUTDOWN_GRACE = 5.0
 
 
 def _origin(host: str, port: int) -> str:
@@ -50,7 +52,9 @@ class AppServer:
 
     async def start(self, host: str, port: int) -> None:
         """Listen on host:port (0 = a free port); raises StartupError when the port is taken."""
-        runner = web.AppRunner(self.web_application(), access_log=None)
+        runner = web.AppRunner(
+            self.web_application(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await runner.setup()
         # SO_REUSEADDR (asyncio's default on POSIX): a restarted host can take its port back
         # while the previous run's connections linger in TIME_WAIT; a live listener still blocks.

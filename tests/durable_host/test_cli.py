@@ -238,3 +238,27 @@ def test_the_port_defaults_to_local_settings_host_local_http_port(
     assert f"        Ping: [GET] http://localhost:{port}/api/ping" in running.output().splitlines()
     assert call("GET", f"http://127.0.0.1:{port}/api/ping").body == b"served"
     assert running.stop(signal.SIGINT) == 0
+
+
+def test_sigint_does_not_wait_for_a_long_running_activity(
+    cli: StartCli, storage_connection_string: str, tmp_path: Path
+) -> None:
+    port = azurite.free_port()
+    running = cli(APPS / "http_slow", "--port", str(port), storage=storage_connection_string)
+    running.wait_until_started()
+    marker = tmp_path / "activity-started"
+    reply = call(
+        "POST",
+        f"http://127.0.0.1:{port}/api/orchestrators/LongRunning",
+        json.dumps(str(marker)).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert reply.status == 202
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the activity did not start"
+        time.sleep(0.05)
+
+    stopping = time.monotonic()
+    assert running.stop(signal.SIGINT, timeout=60) == 0
+    assert time.monotonic() - stopping < 15
