@@ -18,7 +18,7 @@ import pytest
 from saga.wallet import PaymentStatus
 
 from .conftest import LaunchApp
-from .http_client import Reply, call, post_json, wait_for
+from .http_client import Reply, call, wait_for
 from .saga_client import SagaApp, new_id, order_body
 
 pytestmark = pytest.mark.e2e
@@ -338,7 +338,7 @@ def test_a_step_past_its_deadline_is_compensated_and_its_late_charge_refused(
 def test_the_start_endpoint_accepts_orders_without_an_id(app: SagaApp) -> None:
     customer, sku = app.new_customer("3.00"), app.new_sku("3.00", 1)
 
-    reply = post_json(app.url("orders"), order_body(None, customer, (sku, 1)))
+    reply = app.start(order_body(None, customer, (sku, 1)))
 
     assert reply.status == 202, str(reply)
     order_id = reply.json()["id"]
