@@ -445,8 +445,13 @@ class Engine:
         # Whether an execution exists to apply messages to (one may start in this very batch).
         active = bool(runtime.history)
         queue = list(messages)
+        taken: set[str] = set()
         while queue:
             message = queue.pop(0)
+            if message.row_key is not None:
+                if message.row_key in taken:
+                    continue
+                taken.add(message.row_key)
             event = message.event
             kind = event["EventType"]
             if kind == EventType.ExecutionStarted:
@@ -812,9 +817,13 @@ class Engine:
                 await self._recover_instance(record, waiting.get(record.instance_id, []))
 
         await asyncio.gather(*(recover(record) for record in unfinished))
-        for messages in waiting.values():
-            for message in messages:
-                self._enqueue(message)
+        for instance_id, messages in waiting.items():
+            # Requests served while recovering may already have queued some of these rows;
+            # the stored ones are older, so they go first.
+            queued = self._pending[instance_id]
+            known = {message.row_key for message in queued}
+            queued[:0] = [message for message in messages if message.row_key not in known]
+            self._wake(instance_id)
         log.info(
             "Recovered %d unfinished instance(s) and %d pending message(s) in hub %s",
             len(unfinished),
