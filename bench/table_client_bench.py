@@ -98,17 +98,19 @@ def _sdk_steps(table: TableClient) -> dict[str, Step]:
 
 def _our_steps(table: Table) -> dict[str, Step]:
     async def get(index: int) -> object:
-        return await table.get("read", f"{index % QUERY_ROWS:016X}")
+        return await table.get_entity("read", f"{index % QUERY_ROWS:016X}")
 
     async def upsert(index: int) -> object:
-        return await table.upsert(_row("upsert", index))
+        return await table.upsert_entity(_row("upsert", index))
 
     async def query(index: int) -> object:
-        return [row async for row in table.query_all("PartitionKey eq 'read'")]
+        return [row async for row in table.query_entities("PartitionKey eq 'read'")]
 
     async def batch(index: int) -> object:
         partition = f"batch{index}"
-        await table.submit([Operation("upsert", _row(partition, n)) for n in range(BATCH_ROWS)])
+        await table.submit_transaction(
+            [Operation("upsert", _row(partition, n)) for n in range(BATCH_ROWS)]
+        )
         return None
 
     return {"get": get, "upsert": upsert, "query": query, "batch": batch}
@@ -120,10 +122,10 @@ async def run(connection_string: str, count: int, in_flight: int) -> list[Measur
     async with sdk_table, TableService.from_connection_string(connection_string) as service:
         ours = service.table("BenchOurs")
         await sdk_table.create_table()
-        await ours.create()
+        await ours.create_table()
         for index in range(QUERY_ROWS):
             await sdk_table.upsert_entity(_row("read", index))
-            await ours.upsert(_row("read", index))
+            await ours.upsert_entity(_row("read", index))
         sdk, lean = _sdk_steps(sdk_table), _our_steps(ours)
         for operation in sdk:
             results.append(

@@ -433,7 +433,7 @@ class Table:
         self.service = service
         self.name = name
 
-    async def create(self) -> None:
+    async def create_table(self) -> None:
         """Create the table; an existing one is fine."""
         body = json.dumps({"TableName": self.name}).encode()
         response = await self.service.request(
@@ -450,19 +450,12 @@ class Table:
         if response.status >= 300:
             _raise_for(response, f"Creating table {self.name}")
 
-    async def delete(self) -> None:
-        """Delete the table with every row in it."""
-        what = f"Deleting table {self.name}"
-        response = await self.service.request(
-            "DELETE", f"Tables('{_key_literal(self.name)}')", what, idempotent=True
-        )
-        if response.status >= 300:
-            _raise_for(response, what)
-
     def _describe(self, action: str, partition_key: str, row_key: str) -> str:
         return f"{action} ({partition_key!r}, {row_key!r}) in table {self.name}"
 
-    async def get(self, partition_key: str, row_key: str, select: Sequence[str] = ()) -> Row | None:
+    async def get_entity(
+        self, partition_key: str, row_key: str, select: Sequence[str] = ()
+    ) -> Row | None:
         """The entity, or None when it does not exist."""
         what = self._describe("Reading", partition_key, row_key)
         response = await self.service.request(
@@ -478,7 +471,7 @@ class Table:
             _raise_for(response, what)
         return decode_entity(json.loads(response.body), response.headers.get("ETag"))
 
-    async def insert(self, entity: Mapping[str, Any]) -> str | None:
+    async def create_entity(self, entity: Mapping[str, Any]) -> str | None:
         """Add a new entity; EntityExistsError if its keys are taken. Returns the new ETag."""
         what = self._describe("Inserting", entity["PartitionKey"], entity["RowKey"])
         response = await self.service.request(
@@ -494,11 +487,13 @@ class Table:
             _raise_for(response, what)
         return response.headers.get("ETag")
 
-    async def upsert(self, entity: Mapping[str, Any], mode: UpdateMode = "replace") -> str | None:
+    async def upsert_entity(
+        self, entity: Mapping[str, Any], mode: UpdateMode = "replace"
+    ) -> str | None:
         """Insert the entity, or replace (or merge into) the one with its keys."""
         return await self._write(entity, mode, None, idempotent=True)
 
-    async def update(
+    async def update_entity(
         self, entity: Mapping[str, Any], mode: UpdateMode = "replace", etag: str | None = None
     ) -> str | None:
         """Replace or merge an existing entity (EntityNotFoundError if absent), guarded by `etag`.
@@ -545,7 +540,7 @@ class Table:
         if response.status >= 300:
             _raise_for(response, what)
 
-    async def query(
+    async def query_page(
         self,
         query_filter: str | None = None,
         parameters: Mapping[str, Any] | None = None,
@@ -575,7 +570,7 @@ class Table:
         rows = [decode_entity(item) for item in json.loads(response.body)["value"]]
         return Page(rows, encode_continuation(response.headers))
 
-    async def query_all(
+    async def query_entities(
         self,
         query_filter: str | None = None,
         parameters: Mapping[str, Any] | None = None,
@@ -584,14 +579,16 @@ class Table:
         """Every matching entity, following continuation tokens page by page."""
         continuation: str | None = None
         while True:
-            page = await self.query(query_filter, parameters, select, continuation=continuation)
+            page = await self.query_page(
+                query_filter, parameters, select, continuation=continuation
+            )
             for row in page.rows:
                 yield row
             if page.continuation is None:
                 return
             continuation = page.continuation
 
-    async def submit(self, operations: Sequence[Operation]) -> None:
+    async def submit_transaction(self, operations: Sequence[Operation]) -> None:
         """Apply operations on one partition atomically: all of them or, on BatchError, none."""
         if not operations:
             return

@@ -37,7 +37,7 @@ def run_with_table(
     async def main() -> T:
         async with TableService.from_connection_string(connection_string) as service:
             table = service.table(name)
-            await table.create()
+            await table.create_table()
             return await scenario(table)
 
     return asyncio.run(main())
@@ -80,8 +80,8 @@ def test_create_table_twice_and_read_a_missing_entity(
     storage_connection_string: str, unique_name: str
 ) -> None:
     async def scenario(table: Table) -> Any:
-        await table.create()
-        return await table.get("nobody", "nothing")
+        await table.create_table()
+        return await table.get_entity("nobody", "nothing")
 
     assert run_with_table(storage_connection_string, unique_name, scenario) is None
 
@@ -91,23 +91,23 @@ def test_insert_conflict_upsert_modes_and_update_guards(
 ) -> None:
     async def scenario(table: Table) -> dict[str, Any]:
         seen: dict[str, Any] = {}
-        first = await table.insert({"PartitionKey": "p", "RowKey": "r", "A": 1, "B": "b"})
+        first = await table.create_entity({"PartitionKey": "p", "RowKey": "r", "A": 1, "B": "b"})
         with pytest.raises(EntityExistsError) as exists:
-            await table.insert({"PartitionKey": "p", "RowKey": "r", "A": 2})
+            await table.create_entity({"PartitionKey": "p", "RowKey": "r", "A": 2})
         seen["conflict"] = (exists.value.status, exists.value.code)
-        await table.upsert({"PartitionKey": "p", "RowKey": "r", "C": 3}, mode="merge")
-        seen["merged"] = dict(await table.get("p", "r") or {})
-        await table.upsert({"PartitionKey": "p", "RowKey": "r", "A": 4})
-        replaced = await table.get("p", "r")
+        await table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "C": 3}, mode="merge")
+        seen["merged"] = dict(await table.get_entity("p", "r") or {})
+        await table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "A": 4})
+        replaced = await table.get_entity("p", "r")
         assert replaced is not None
         seen["replaced"] = dict(replaced)
         with pytest.raises(PreconditionFailedError) as stale:
-            await table.update({"PartitionKey": "p", "RowKey": "r", "A": 5}, etag=first)
+            await table.update_entity({"PartitionKey": "p", "RowKey": "r", "A": 5}, etag=first)
         seen["stale"] = (stale.value.status, stale.value.code)
-        await table.update({"PartitionKey": "p", "RowKey": "r", "A": 6}, etag=replaced.etag)
-        seen["updated"] = dict(await table.get("p", "r") or {})
+        await table.update_entity({"PartitionKey": "p", "RowKey": "r", "A": 6}, etag=replaced.etag)
+        seen["updated"] = dict(await table.get_entity("p", "r") or {})
         with pytest.raises(EntityNotFoundError) as missing:
-            await table.update({"PartitionKey": "p", "RowKey": "gone", "A": 7}, mode="merge")
+            await table.update_entity({"PartitionKey": "p", "RowKey": "gone", "A": 7}, mode="merge")
         seen["missing"] = missing.value.status
         return seen
 
@@ -124,15 +124,15 @@ def test_delete_with_and_without_tolerating_a_missing_row(
     storage_connection_string: str, unique_name: str
 ) -> None:
     async def scenario(table: Table) -> tuple[Any, int, int]:
-        etag = await table.insert({"PartitionKey": "p", "RowKey": "r"})
-        await table.upsert({"PartitionKey": "p", "RowKey": "r", "Changed": True})
+        etag = await table.create_entity({"PartitionKey": "p", "RowKey": "r"})
+        await table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "Changed": True})
         with pytest.raises(PreconditionFailedError) as stale:
             await table.delete_entity("p", "r", etag=etag)
         await table.delete_entity("p", "r")
         await table.delete_entity("p", "r", missing_ok=True)
         with pytest.raises(EntityNotFoundError) as missing:
             await table.delete_entity("p", "r")
-        return await table.get("p", "r"), stale.value.status, missing.value.status
+        return await table.get_entity("p", "r"), stale.value.status, missing.value.status
 
     assert run_with_table(storage_connection_string, unique_name, scenario) == (None, 412, 404)
 
@@ -144,11 +144,13 @@ def test_keys_with_quotes_percent_signs_spaces_and_unicode(
 
     async def scenario(table: Table) -> list[Any]:
         for partition_key, row_key in keys:
-            await table.upsert({"PartitionKey": partition_key, "RowKey": row_key, "V": row_key})
-        found = [await table.get(pk, rk) for pk, rk in keys]
+            await table.upsert_entity(
+                {"PartitionKey": partition_key, "RowKey": row_key, "V": row_key}
+            )
+        found = [await table.get_entity(pk, rk) for pk, rk in keys]
         for partition_key, row_key in keys:
             await table.delete_entity(partition_key, row_key)
-        return [row["V"] if row else None for row in found] + [(await table.query()).rows]
+        return [row["V"] if row else None for row in found] + [(await table.query_page()).rows]
 
     assert run_with_table(storage_connection_string, unique_name, scenario) == [
         *(row_key for _, row_key in keys),
@@ -181,10 +183,10 @@ def test_types_round_trip_and_match_azure_data_tables_both_ways(
     sdk_table = TableClient.from_connection_string(storage_connection_string, unique_name)
 
     async def scenario(table: Table) -> tuple[Any, Any]:
-        await table.upsert(typed_entity("ours"))
+        await table.upsert_entity(typed_entity("ours"))
         # The SDK needs the Int64 spelled out; everything else it types from the Python value.
         sdk_table.upsert_entity({**typed_entity("sdk"), "Big": (2**40, EdmType.INT64)})
-        return await table.get("ours", "r"), await table.get("sdk", "r")
+        return await table.get_entity("ours", "r"), await table.get_entity("sdk", "r")
 
     ours, sdk_written = run_with_table(storage_connection_string, unique_name, scenario)
     expected = typed_entity("ours")
@@ -200,16 +202,19 @@ def test_types_round_trip_and_match_azure_data_tables_both_ways(
     assert read_by_sdk["When"].tables_service_value == sdk_own["When"].tables_service_value
 
 
-def test_rows_carry_etag_and_timestamp(storage_connection_string: str, unique_name: str) -> None:
-    async def scenario(table: Table) -> tuple[str | None, Any]:
-        etag = await table.upsert({"PartitionKey": "p", "RowKey": "r"})
-        return etag, await table.get("p", "r")
+def test_rows_carry_etag_and_timestamp_and_only_selected_columns(
+    storage_connection_string: str, unique_name: str
+) -> None:
+    async def scenario(table: Table) -> tuple[str | None, Any, Any]:
+        etag = await table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "A": 1, "B": 2})
+        return etag, await table.get_entity("p", "r"), await table.get_entity("p", "r", ["B"])
 
-    etag, row = run_with_table(storage_connection_string, unique_name, scenario)
+    etag, row, selected = run_with_table(storage_connection_string, unique_name, scenario)
     assert row.etag == etag
     assert row.timestamp is not None
     assert abs(row.timestamp - datetime.now(UTC)) < timedelta(minutes=5)
     assert "Timestamp" not in row
+    assert dict(selected) == {"B": 2}
 
 
 # Queries
@@ -222,12 +227,12 @@ def test_filter_parameters_are_quoted_not_interpolated(
 
     async def scenario(table: Table) -> dict[str, list[str]]:
         for index, name in enumerate(names):
-            await table.upsert({"PartitionKey": "p", "RowKey": str(index), "Name": name})
+            await table.upsert_entity({"PartitionKey": "p", "RowKey": str(index), "Name": name})
         found = {}
         for name in names:
-            page = await table.query("PartitionKey eq 'p' and Name eq @name", {"name": name})
+            page = await table.query_page("PartitionKey eq 'p' and Name eq @name", {"name": name})
             found[name] = [row["Name"] for row in page.rows]
-        literal = await table.query("Name eq '@not_a_parameter'")
+        literal = await table.query_page("Name eq '@not_a_parameter'")
         found["literal"] = [row["Name"] for row in literal.rows]
         return found
 
@@ -255,18 +260,20 @@ def test_select_top_and_continuation_over_more_than_a_page(
 
     async def scenario(table: Table) -> tuple[int, list[int], list[str], dict[str, Any]]:
         for start in range(0, total, 100):
-            await table.submit(
+            await table.submit_transaction(
                 [
                     Operation("upsert", {"PartitionKey": "p", "RowKey": f"{n:05d}", "N": n})
                     for n in range(start, min(start + 100, total))
                 ]
             )
-        everything = [row async for row in table.query_all("PartitionKey eq @p", {"p": "p"})]
+        everything = [row async for row in table.query_entities("PartitionKey eq @p", {"p": "p"})]
         pages: list[int] = []
         keys: list[str] = []
         continuation: str | None = None
         while True:
-            page = await table.query("N lt 50", select=["RowKey"], top=7, continuation=continuation)
+            page = await table.query_page(
+                "N lt 50", select=["RowKey"], top=7, continuation=continuation
+            )
             pages.append(len(page.rows))
             keys += [row["RowKey"] for row in page.rows]
             if page.continuation is None:
@@ -288,16 +295,16 @@ def test_a_failing_operation_leaves_the_whole_batch_unwritten(
     storage_connection_string: str, unique_name: str
 ) -> None:
     async def scenario(table: Table) -> tuple[BatchError, list[Any]]:
-        await table.insert({"PartitionKey": "p", "RowKey": "taken", "V": "original"})
+        await table.create_entity({"PartitionKey": "p", "RowKey": "taken", "V": "original"})
         with pytest.raises(BatchError) as failed:
-            await table.submit(
+            await table.submit_transaction(
                 [
                     Operation("upsert", {"PartitionKey": "p", "RowKey": "new1", "V": 1}),
                     Operation("upsert", {"PartitionKey": "p", "RowKey": "new2", "V": 2}),
                     Operation("insert", {"PartitionKey": "p", "RowKey": "taken", "V": "x"}),
                 ]
             )
-        rows = (await table.query("PartitionKey eq 'p'")).rows
+        rows = (await table.query_page("PartitionKey eq 'p'")).rows
         return failed.value, [(row["RowKey"], row["V"]) for row in rows]
 
     error, rows = run_with_table(storage_connection_string, unique_name, scenario)
@@ -311,19 +318,19 @@ def test_batch_etags_guard_updates_and_deletes(
 ) -> None:
     async def scenario(table: Table) -> tuple[BatchError, dict[str, Any]]:
         for key in ("a", "b", "c"):
-            await table.upsert({"PartitionKey": "p", "RowKey": key, "V": 0})
-        read = {key: await table.get("p", key) for key in ("a", "b", "c")}
+            await table.upsert_entity({"PartitionKey": "p", "RowKey": key, "V": 0})
+        read = {key: await table.get_entity("p", key) for key in ("a", "b", "c")}
         etags = {key: row.etag for key, row in read.items() if row is not None}
-        await table.upsert({"PartitionKey": "p", "RowKey": "b", "V": 1})
+        await table.upsert_entity({"PartitionKey": "p", "RowKey": "b", "V": 1})
         stale = [
             Operation("update", {"PartitionKey": "p", "RowKey": "a", "V": 2}, etag=etags["a"]),
             Operation("update", {"PartitionKey": "p", "RowKey": "b", "V": 2}, etag=etags["b"]),
         ]
         with pytest.raises(BatchError) as conflict:
-            await table.submit(stale)
-        fresh = await table.get("p", "b")
+            await table.submit_transaction(stale)
+        fresh = await table.get_entity("p", "b")
         assert fresh is not None
-        await table.submit(
+        await table.submit_transaction(
             [
                 Operation(
                     "update", {"PartitionKey": "p", "RowKey": "a", "W": 3}, "merge", etags["a"]
@@ -332,7 +339,7 @@ def test_batch_etags_guard_updates_and_deletes(
                 Operation("delete", {"PartitionKey": "p", "RowKey": "c"}, etag=etags["c"]),
             ]
         )
-        rows = (await table.query()).rows
+        rows = (await table.query_page()).rows
         return conflict.value, {row["RowKey"]: (row["V"], row.get("W")) for row in rows}
 
     error, values = run_with_table(storage_connection_string, unique_name, scenario)
@@ -347,12 +354,12 @@ def test_batches_of_a_hundred_in_one_partition_only(
         return Operation("insert", {"PartitionKey": partition_key, "RowKey": str(n)})
 
     async def scenario(table: Table) -> int:
-        await table.submit([row("p", n) for n in range(100)])
+        await table.submit_transaction([row("p", n) for n in range(100)])
         with pytest.raises(ValueError, match="at most 100"):
-            await table.submit([row("q", n) for n in range(101)])
+            await table.submit_transaction([row("q", n) for n in range(101)])
         with pytest.raises(ValueError, match="one partition"):
-            await table.submit([row("q", 0), row("r", 1)])
-        return len([item async for item in table.query_all()])
+            await table.submit_transaction([row("q", 0), row("r", 1)])
+        return len([item async for item in table.query_entities()])
 
     assert run_with_table(storage_connection_string, unique_name, scenario) == 100
 
@@ -397,7 +404,7 @@ def test_server_errors_are_retried_for_reads_but_not_for_inserts() -> None:
     reads = FlakyTableServer(failures=2)
 
     async def query(table: Table) -> int:
-        return len((await table.query()).rows)
+        return len((await table.query_page()).rows)
 
     assert asyncio.run(reads.serve(query)) == 0
     assert reads.requests == 3
@@ -405,7 +412,7 @@ def test_server_errors_are_retried_for_reads_but_not_for_inserts() -> None:
     inserts = FlakyTableServer(failures=1)
 
     async def insert(table: Table) -> None:
-        await table.insert({"PartitionKey": "p", "RowKey": "r"})
+        await table.create_entity({"PartitionKey": "p", "RowKey": "r"})
 
     with pytest.raises(TableError) as refused:
         asyncio.run(inserts.serve(insert))
@@ -418,7 +425,7 @@ def test_an_unreachable_service_raises_after_retrying() -> None:
 
     async def scenario() -> None:
         async with TableService(account) as service:
-            await service.table("Orders").get("p", "r")
+            await service.table("Orders").get_entity("p", "r")
 
     with pytest.raises(TableError) as unreachable:
         asyncio.run(scenario())
@@ -434,7 +441,7 @@ def test_a_wrong_account_key_is_refused_with_the_services_code(
 
     async def scenario() -> None:
         async with TableService(forged) as service:
-            await service.table(unique_name).create()
+            await service.table(unique_name).create_table()
 
     with pytest.raises(TableError) as refused:
         asyncio.run(scenario())
