@@ -611,7 +611,8 @@ class Table:
             idempotent=all(operation.idempotent for operation in operations),
         )
         if response.status >= 300:
-            _raise_for(response, what)
+            code, message = _error_of(response.headers, response.body)
+            raise BatchError(response.status, code, message, what, None)
         _check_batch_response(response.body, what)
 
     def _batch_body(self, operations: Sequence[Operation], batch_boundary: str) -> bytes:
