@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 
 from saga.inventory import CatalogItem, Inventory, ReservationStatus, UnknownSkus
 from saga.models import OrderLine, OrderRequest, PricedOrder, StepOutcome
+from tests.saga.concurrency import all_at_once
 from tests.saga.conftest import OrderFactory
-
-T = TypeVar("T")
 
 
 def available(inventory: Inventory, sku: str) -> int:
     item = inventory.item(sku)
     assert item is not None, f"{sku} missing from the catalog"
     return item.available
-
-
-def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Run every call on its own thread, released together, and return their results in order."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_catalog_items_read_back(inventory: Inventory) -> None:

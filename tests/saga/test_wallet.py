@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import TypeVar
 
 import pytest
 from azure.data.tables import TableClient
@@ -16,27 +13,14 @@ from saga.models import PricedOrder, StepOutcome
 from saga.optimistic import LedgerContention, retry_on_conflict
 from saga.settings import Settings
 from saga.wallet import PaymentStatus, Wallet, Wallets
+from tests.saga.concurrency import all_at_once
 from tests.saga.conftest import OrderFactory
-
-T = TypeVar("T")
 
 
 def balance(wallets: Wallets, customer_id: str) -> Decimal:
     wallet = wallets.wallet(customer_id)
     assert wallet is not None, f"{customer_id} has no wallet"
     return wallet.balance
-
-
-def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Run every call on its own thread, released together, and return their results in order."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_wallets_read_back(wallets: Wallets) -> None:
