@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if busy:
         print(f"Storage ports {busy} already in use; using what listens there.", file=sys.stderr)
         return 0
+    # SIGTERM (make func's cleanup) leaves through the `with`, so the emulator is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with Azurite(args.location, Ports(*DEFAULT_PORTS)) as azurite:
         print(f"Azurite listening on {LOOPBACK} ports {DEFAULT_PORTS}; Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
