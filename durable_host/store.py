@@ -9,21 +9,16 @@ killed at any instant loses nothing.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
 from durable_host.history import (
     TERMINAL_STATUSES,
@@ -32,6 +27,13 @@ from durable_host.history import (
     from_row,
     to_row,
     utc_now,
+)
+from durable_host.tables import (
+    BatchError,
+    Operation,
+    Table,
+    TableError,
+    TableService,
 )
 
 BATCH_LIMIT = 100
@@ -52,10 +54,8 @@ class ValueTooLargeError(ValueError):
 async def _size_checked(what: str) -> AsyncIterator[None]:
     try:
         yield
-    except HttpResponseError as error:
-        # Transactions carry the code in error_code; single requests only in the message.
-        code = getattr(error, "error_code", None)
-        if code not in _TOO_LARGE_CODES and not any(c in str(error) for c in _TOO_LARGE_CODES):
+    except TableError as error:
+        if error.code not in _TOO_LARGE_CODES:
             raise
         raise ValueTooLargeError(
             f"{what} is too large for Azure Table storage (a string value holds at most 32K "
@@ -139,57 +139,40 @@ def new_message_key() -> str:
     return f"{time.time_ns():020d}{next(_message_counter) % 1000:03d}{uuid.uuid4().hex[:8]}"
 
 
-def _encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def _decode_token(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(text.encode()))
-    except ValueError as error:
-        raise ValueError(f"Invalid continuation token {text!r}") from error
-
-
 class TaskHubStore:
-    """Reads and writes one task hub's tables with the async client (never blocks the loop)."""
+    """Reads and writes one task hub's tables with the lean async client (never blocks the loop)."""
 
-    def __init__(self, service: TableServiceClient, hub_name: str) -> None:
+    def __init__(self, service: TableService, hub_name: str) -> None:
         self.hub_name = hub_name
         self._service = service
-        self.instances: TableClient = service.get_table_client(f"{hub_name}Instances")
-        self.history: TableClient = service.get_table_client(f"{hub_name}History")
-        self.messages: TableClient = service.get_table_client(f"{hub_name}Messages")
+        self.instances: Table = service.table(f"{hub_name}Instances")
+        self.history: Table = service.table(f"{hub_name}History")
+        self.messages: Table = service.table(f"{hub_name}Messages")
 
     @classmethod
     async def open(cls, connection_string: str, hub_name: str) -> TaskHubStore:
         validate_hub_name(hub_name)
-        store = cls(TableServiceClient.from_connection_string(connection_string), hub_name)
-        for table in (store.instances, store.history, store.messages):
-            with contextlib.suppress(ResourceExistsError):
+        store = cls(TableService.from_connection_string(connection_string), hub_name)
+        try:
+            for table in (store.instances, store.history, store.messages):
                 await table.create_table()
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def close(self) -> None:
-        for table in (self.instances, self.history, self.messages):
-            await table.close()
         await self._service.close()
 
     # Instances
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        try:
-            row = await self.instances.get_entity(sanitize_key(instance_id), "")
-        except ResourceNotFoundError:
-            return None
-        return _record_from_row(row)
+        row = await self.instances.get_entity(sanitize_key(instance_id), "")
+        return None if row is None else _record_from_row(row)
 
     async def put_instance(self, record: InstanceRecord) -> None:
         async with _size_checked(f"The status of instance '{record.instance_id}'"):
-            await self.instances.upsert_entity(self._instance_row(record), mode=UpdateMode.REPLACE)
+            await self.instances.upsert_entity(self._instance_row(record))
 
     def _instance_row(self, record: InstanceRecord) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -235,16 +218,16 @@ class TaskHubStore:
             clauses.append("PartitionKey ge @prefix_low and PartitionKey lt @prefix_high")
             parameters["prefix_low"] = prefix
             parameters["prefix_high"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        pages = self.instances.query_entities(
-            " and ".join(clauses), parameters=parameters, results_per_page=top
-        ).by_page(continuation_token=_decode_token(continuation))
         records: list[InstanceRecord] = []
-        async for page in pages:
-            async for row in page:
-                records.append(_record_from_row(row))
-            if top is not None:
-                return records, _encode_token(pages.continuation_token)  # type: ignore[attr-defined]
-        return records, None
+        token = continuation or None
+        while True:
+            page = await self.instances.query_page(
+                " and ".join(clauses), parameters, top=top, continuation=token
+            )
+            records += [_record_from_row(row) for row in page.rows]
+            token = page.continuation
+            if top is not None or token is None:
+                return records, token
 
     async def unfinished_instances(self) -> list[InstanceRecord]:
         statuses = frozenset(OrchestrationStatus) - TERMINAL_STATUSES
@@ -258,7 +241,7 @@ class TaskHubStore:
         rows = [
             row
             async for row in self.history.query_entities(
-                "PartitionKey eq @key", parameters={"key": sanitize_key(instance_id)}
+                "PartitionKey eq @key", {"key": sanitize_key(instance_id)}
             )
         ]
         sentinel = next((row for row in rows if row["RowKey"] == SENTINEL), None)
@@ -298,9 +281,9 @@ class TaskHubStore:
         }
         batches = list(_chunks(rows, BATCH_LIMIT - 1)) or [[]]
         for index, batch in enumerate(batches):
-            operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
+            operations = [Operation("upsert", row) for row in batch]
             if index == len(batches) - 1:
-                operations.append(("upsert", sentinel, {"mode": UpdateMode.REPLACE}))
+                operations.append(Operation("upsert", sentinel))
             async with _size_checked(f"The history of instance '{instance_id}'"):
                 await self.history.submit_transaction(operations)
 
@@ -327,13 +310,13 @@ class TaskHubStore:
         key = sanitize_key(instance_id)
         for batch in _chunks(list(row_keys), BATCH_LIMIT):
             try:
-                await self.messages.submit_transaction(
-                    [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
-                )
-            except (TableTransactionError, ResourceNotFoundError):
+                await self.messages.submit_transaction([_delete(key, row_key) for row_key in batch])
+            except BatchError as error:
+                if error.status != 404:
+                    raise
                 # One row of the batch was already deleted, which fails the whole batch.
                 for row_key in batch:
-                    await self.messages.delete_entity(key, row_key)
+                    await self.messages.delete_entity(key, row_key, missing_ok=True)
 
     async def pending_messages(self) -> list[StoredMessage]:
         return [
@@ -343,7 +326,7 @@ class TaskHubStore:
                 json.loads(row["Event"]),
                 row.get("ExecutionId"),
             )
-            async for row in self.messages.list_entities()
+            async for row in self.messages.query_entities()
         ]
 
     # Purge
@@ -356,18 +339,20 @@ class TaskHubStore:
             keys = [
                 str(row["RowKey"])
                 async for row in table.query_entities(
-                    "PartitionKey eq @key", parameters={"key": key}, select=["RowKey"]
+                    "PartitionKey eq @key", {"key": key}, select=["RowKey"]
                 )
             ]
             for batch in _chunks(keys, BATCH_LIMIT):
-                await table.submit_transaction(
-                    [("delete", {"PartitionKey": key, "RowKey": row_key}) for row_key in batch]
-                )
-        await self.instances.delete_entity(key, "")
+                await table.submit_transaction([_delete(key, row_key) for row_key in batch])
+        await self.instances.delete_entity(key, "", missing_ok=True)
         return existed
 
 
-def _record_from_row(row: Any) -> InstanceRecord:
+def _delete(partition_key: str, row_key: str) -> Operation:
+    return Operation("delete", {"PartitionKey": partition_key, "RowKey": row_key})
+
+
+def _record_from_row(row: Mapping[str, Any]) -> InstanceRecord:
     custom_status = row.get("CustomStatus")
     return InstanceRecord(
         instance_id=unsanitize_key(str(row["PartitionKey"])),
