@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+import requests
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
 from saga.demo_data import seed_demo_data
@@ -19,6 +21,9 @@ from saga.wallet import Wallets
 
 INVENTORY_TABLE = "Inventory"
 WALLETS_TABLE = "Wallets"
+# Activities of many sagas use the tables at once; the SDK's default pool of 10 connections makes
+# the rest open and discard a connection per request.
+CONNECTION_POOL_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,23 @@ class Ledgers:
 
 def open_ledgers(settings: Settings) -> Ledgers:
     """Connect to the ledgers' tables, creating them if missing and seeding demo data if enabled."""
-    service = TableServiceClient.from_connection_string(settings.storage_connection)
+    service = TableServiceClient.from_connection_string(
+        settings.storage_connection, transport=_pooled_transport()
+    )
     prefix = settings.table_prefix
     inventory = Inventory(service.create_table_if_not_exists(prefix + INVENTORY_TABLE))
     wallets = Wallets(service.create_table_if_not_exists(prefix + WALLETS_TABLE))
     if settings.demo_data:
         seed_demo_data(inventory, wallets)
     return Ledgers(inventory=inventory, wallets=wallets, faults=settings.faults)
+
+
+def _pooled_transport() -> RequestsTransport:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 class _ProcessLedgers:
