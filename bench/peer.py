@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+
+# gRPC's core prints a line at every shutdown unless told to keep to errors.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from durabletask import client, task, worker
 from durabletask.testing import create_test_backend
@@ -91,17 +95,17 @@ def saga(ctx: task.OrchestrationContext, order: dict[str, Any]) -> Generator[Any
 
 def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
     """Start `sagas` sagas (every second one compensates) with at most `concurrency` in flight."""
-    logging.getLogger("durabletask-worker").setLevel(logging.WARNING)
-    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
+    quiet = logging.getLogger("bench.peer")
+    quiet.setLevel(logging.WARNING)
     port = free_port()
     backend = create_test_backend(port=port)
     address = f"localhost:{port}"
-    runner = worker.TaskHubGrpcWorker(host_address=address)
+    runner = worker.TaskHubGrpcWorker(host_address=address, logger=quiet)
     runner.add_orchestrator(saga)
     for activity in (reserve, charge, release, refund):
         runner.add_activity(activity)
     runner.start()
-    hub = client.TaskHubGrpcClient(host_address=address)
+    hub = client.TaskHubGrpcClient(host_address=address, logger=quiet)
     outcomes: list[str] = []
     latencies: list[float] = []
 
