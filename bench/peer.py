@@ -96,7 +96,7 @@ def saga(ctx: task.OrchestrationContext, order: dict[str, Any]) -> Generator[Any
 def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
     """Start `sagas` sagas (every second one compensates) with at most `concurrency` in flight."""
     quiet = logging.getLogger("bench.peer")
-    quiet.setLevel(logging.WARNING)
+    quiet.setLevel(logging.ERROR)  # its stop logs a cancelled stream as a warning
     port = free_port()
     backend = create_test_backend(port=port)
     address = f"localhost:{port}"
