@@ -347,6 +347,23 @@ def test_batch_etags_guard_updates_and_deletes(
     assert values == {"a": (0, 3), "b": (3, None)}
 
 
+def test_deleting_a_missing_row_in_a_batch_is_a_404_naming_it(
+    storage_connection_string: str, unique_name: str
+) -> None:
+    async def scenario(table: Table) -> tuple[BatchError, list[str]]:
+        for key in ("a", "b"):
+            await table.upsert_entity({"PartitionKey": "p", "RowKey": key})
+        with pytest.raises(BatchError) as missing:
+            await table.submit_transaction(
+                [Operation("delete", {"PartitionKey": "p", "RowKey": key}) for key in "abc"]
+            )
+        return missing.value, [row["RowKey"] async for row in table.query_entities()]
+
+    error, left = run_with_table(storage_connection_string, unique_name, scenario)
+    assert (error.index, error.status, error.code) == (2, 404, "ResourceNotFound")
+    assert left == ["a", "b"]
+
+
 def test_batches_of_a_hundred_in_one_partition_only(
     storage_connection_string: str, unique_name: str
 ) -> None:
