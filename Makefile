@@ -40,7 +40,7 @@ func: install
 	. $(BIN)/activate && func start --port $(PORT)
 
 bench: install
-	$(BIN)/python -m bench.saga_bench
+	$(BIN)/python -m bench.saga_bench --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

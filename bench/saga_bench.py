@@ -187,6 +187,19 @@ def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) 
     )
 
 
+START, END = "<!-- latest bench: start -->", "<!-- latest bench: end -->"
+
+
+def record_latest(path: Path, latest: str) -> None:
+    """Replace the figures between the markers, keeping the notes around them."""
+    block = f"{START}\n{latest}{END}"
+    if path.exists() and START in (current := path.read_text()) and END in current:
+        before, rest = current.split(START, 1)
+        path.write_text(before + block + rest.split(END, 1)[1])
+    else:
+        path.write_text(f"# Benchmarks\n\n{block}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.saga_bench", description=__doc__)
     parser.add_argument("--sagas", type=int, default=1000)
@@ -205,9 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        args.write.write_text(
-            f"# Benchmarks\n\nLatest run: {stamp}, `make bench`, on {machine()}.\n\n" + text
-        )
+        latest = f"Latest run: {stamp}, `make bench`, on {machine()}.\n\n" + text
+        record_latest(args.write, latest)
         print(f"written to {args.write}")
     return 0
 
