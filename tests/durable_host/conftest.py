@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -94,28 +90,3 @@ def running_host(storage_connection_string: str, unique_name: str) -> RunningHos
         return serve(app_dir, storage_connection_string, unique_name)
 
     return run
-
-
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(
-    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
-) -> Reply:
-    """One HTTP request (never through a proxy); error statuses are returned, not raised."""
-    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    try:
-        with _DIRECT.open(request, timeout=30) as response:
-            return Reply(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, error.headers, error.read())

@@ -7,7 +7,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from tests.durable_host.conftest import Reply, call
+from tests.http_client import Reply, call
 
 JSON = {"Content-Type": "application/json"}
 FINISHED = ("Completed", "Failed", "Terminated", "Canceled")

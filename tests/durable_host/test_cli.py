@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from durable_host import azurite
+from tests.http_client import call
 
-from .conftest import APPS, call, write_app
+from .conftest import APPS, write_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HTTP_FUNCTION = (

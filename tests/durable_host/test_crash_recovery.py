@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,8 +17,8 @@ import pytest
 
 from durable_host.azurite import free_port, is_listening
 from tests.conftest import PROJECT_ROOT
-from tests.durable_host.conftest import call
 from tests.durable_host.orchestration_client import ManagementClient
+from tests.http_client import call, wait_for
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 
@@ -74,13 +74,6 @@ def count_completed(client: ManagementClient, prefix: str) -> int:
     return len(reply.json()) if reply.status == 200 else 0
 
 
-def wait_for(condition_met: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition_met():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_killed_host_resumes_every_orchestration(
     crash_app: Path, storage_connection_string: str, tmp_path: Path
 ) -> None:
@@ -101,7 +94,7 @@ def test_killed_host_resumes_every_orchestration(
             assert client.raise_event(instance, "A", instance).status == 202
             assert client.raise_event(instance, "B", 2).status == 202
         total = len(fan_outs) + len(chains) + len(waiters)
-        wait_for(lambda: count_completed(client, prefix) >= 3, 60, "some completions")
+        wait_for("some completions", lambda: count_completed(client, prefix) >= 3 or None, 60)
         completed_before = count_completed(client, prefix)
         process.kill()
     assert completed_before < total, "everything finished before the crash; nothing was tested"
@@ -109,7 +102,9 @@ def test_killed_host_resumes_every_orchestration(
     # A second crash, while the restarted host is still recovering and catching up.
     with host_process(crash_app, storage_connection_string, log) as (process, client):
         wait_for(
-            lambda: count_completed(client, prefix) > completed_before, 60, "progress after restart"
+            "progress after restart",
+            lambda: count_completed(client, prefix) > completed_before or None,
+            60,
         )
         process.kill()
 

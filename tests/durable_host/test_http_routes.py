@@ -13,8 +13,9 @@ import pytest
 
 from durable_host.host import LocalHost
 from durable_host.routing import RouteTemplate, RouteTemplateError
+from tests.http_client import Reply, call
 
-from .conftest import APPS, Reply, call, serve, write_app
+from .conftest import APPS, serve, write_app
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.durable_host.conftest import call, serve
+from tests.durable_host.conftest import serve
 from tests.durable_host.orchestration_client import JSON, ManagementClient
+from tests.http_client import call
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 CONTINUATION = "x-ms-continuation-token"

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from durable_host.azurite import free_port
-
-from .http_client import call, wait_for
+from tests.http_client import call, wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DURABLE_HOST = "durable_host"

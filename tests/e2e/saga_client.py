@@ -12,9 +12,9 @@ from typing import Any
 
 from saga.settings import Settings
 from saga.storage import Ledgers, open_ledgers
+from tests.http_client import Reply, call, post_json, wait_for
 
 from .app_process import AppConfig, RunningApp
-from .http_client import Reply, call, post_json, wait_for
 
 # Durable runtime statuses after which an instance does no more work.
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})

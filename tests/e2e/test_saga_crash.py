@@ -24,10 +24,10 @@ from azure.data.tables import TableServiceClient
 
 from saga.inventory import ReservationStatus
 from saga.wallet import PaymentStatus
+from tests.http_client import post_json, wait_for
 
 from .app_process import AppConfig, RunningApp
 from .conftest import LaunchApp
-from .http_client import post_json, wait_for
 from .saga_client import TERMINAL_STATUSES, SagaApp, new_id, order_body
 
 pytestmark = pytest.mark.crash

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from saga.wallet import PaymentStatus
+from tests.http_client import Reply, call, wait_for
 
 from .conftest import LaunchApp
-from .http_client import Reply, call, wait_for
 from .saga_client import SagaApp, new_id, order_body
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""Plain HTTP for the end-to-end tests (stdlib only, never through a proxy), and polling."""
+"""Plain HTTP for tests that talk to a running host (stdlib, never via a proxy), and polling."""
 
 from __future__ import annotations
 
