@@ -135,23 +135,23 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
             _seed(environ, sagas)
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
-            log = open(Path(scratch) / "host.log", "wb")  # noqa: SIM115 - closed below
-            process = subprocess.Popen(
-                [sys.executable, "-m", "durable_host", "--app-dir", str(ROOT), "--port", str(port)],
-                env=environ,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                asyncio.run(_wait_until_serving(base_url, process))
-                before = azurite.requests_served()
-                elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
-                requests = azurite.requests_served() - before
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
-                log.close()
+            command = [sys.executable, "-m", "durable_host", "--app-dir", str(ROOT)]
+            with open(Path(scratch) / "host.log", "wb") as log:
+                process = subprocess.Popen(
+                    [*command, "--port", str(port)],
+                    env=environ,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                try:
+                    asyncio.run(_wait_until_serving(base_url, process))
+                    before = azurite.requests_served()
+                    elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
+                    requests = azurite.requests_served() - before
+                finally:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=60)
     return RunResult(
         name="durable_host + Azurite",
         sagas=sagas,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -52,7 +51,3 @@ def table(results: list[RunResult]) -> str:
         for r in results
     ]
     return header + "\n".join(rows) + "\n"
-
-
-def mean_latency_ms(result: RunResult) -> float:
-    return statistics.fmean(result.latencies) * 1000 if result.latencies else float("nan")

@@ -141,6 +141,11 @@ class Azurite:
             time.sleep(0.05)
         return self
 
+    def wait(self) -> None:
+        """Block until the emulator exits (or the caller is interrupted)."""
+        if self._process is not None:
+            self._process.wait()
+
     def requests_served(self) -> int:
         """How many storage requests the emulator has logged (needs `access_log=True`)."""
         if not self.access_log:
@@ -184,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     with Azurite(args.location, Ports(*DEFAULT_PORTS)) as azurite:
         print(f"Azurite listening on {LOOPBACK} ports {DEFAULT_PORTS}; Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
-            assert azurite._process is not None
-            azurite._process.wait()
+            azurite.wait()
     return 0
 
 
