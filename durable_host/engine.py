@@ -1,13 +1,20 @@
 """The orchestration engine: runs episodes, dispatches work, checkpoints to the task hub.
 
-Every acknowledged message is in the store's inbox before it is acted on. Dispatch is in memory:
-one queue of instances with pending messages (an instance runs one episode at a time, different
-instances run in parallel up to max_concurrent_orchestrators) and one queue of activity work
-(max_concurrent_activities at a time); timers sit on the event loop. An episode loads the history
-(cached between episodes), appends its messages as events, calls the orchestrator, turns new actions
-into events and work, writes history + sentinel, then the Instances row, and only then dispatches.
-Consumed inbox rows are deleted in batches later; one delivered again is recognised and dropped.
-A restart rebuilds the in-memory part from storage, history being the source of truth.
+Nothing acknowledged is acted on before it is durable: a start is its Pending status row, and a
+raised event, terminate, suspend, resume or sub-orchestration message is in the store's inbox
+first. Activity results and timer firings are not stored on their own: they become durable in the
+checkpoint of the episode that applies them, and after a crash before that the activity runs again
+(activities run at least once) or the timer is armed again from the history.
+
+Dispatch is in memory: one queue of instances with pending messages (an instance runs one episode
+at a time, different instances run in parallel up to max_concurrent_orchestrators) and one queue of
+activity work (max_concurrent_activities at a time); timers sit on the event loop. An episode takes
+the history from memory (loading it only for an instance this process has not seen), appends its
+messages as events, calls the orchestrator, turns new actions into events and work, writes history
++ sentinel, then the Instances row, and only then dispatches. Consumed inbox rows are deleted in
+batches later; one delivered again is recognised and dropped. Finished instances' status rows stay
+in memory for a while, so the last status polls of a client cost no storage request. A restart
+rebuilds the in-memory part from storage, history being the source of truth.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import functools
 import json
 import logging
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +46,13 @@ from durable_host.replay import (
     Plan,
     plan_episode,
 )
-from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore, ValueTooLargeError
+from durable_host.store import (
+    InstanceQuery,
+    InstanceRecord,
+    TaskHubStore,
+    ValueTooLargeError,
+    fits_in_a_property,
+)
 
 log = logging.getLogger("durable_host.engine")
 
@@ -49,6 +62,8 @@ RETRY_DELAY_SECONDS = 1.0
 INBOX_DELETE_BATCH = 50
 # Values up to this many characters surely fit in a table property (32K UTF-16 units).
 SMALL_VALUE = 16_000
+# How many finished instances' status rows are kept in memory for the status API.
+FINISHED_KEPT = 4096
 # Messages that are not idempotent by themselves; their inbox row key is kept in the history.
 _ONCE_ONLY = frozenset(
     {
@@ -155,6 +170,7 @@ class Engine:
         self.options = options
         self.invoker = invoker
         self._cache: dict[str, _Runtime] = {}
+        self._finished: OrderedDict[str, InstanceRecord] = OrderedDict()
         self._pending: dict[str, list[Message]] = defaultdict(list)
         self._parked: dict[str, list[Message]] = defaultdict(list)
         self._queued: set[str] = set()
@@ -220,9 +236,6 @@ class Engine:
         self._start_locks[instance_id] = (lock, users + 1)
         try:
             async with lock:
-                existing = await self.get_status(instance_id)
-                if existing is not None and existing.runtime_status in RUNNING_STATUSES:
-                    raise InstanceExistsError(instance_id, existing.runtime_status)
                 await self._create_instance(name, instance_id, input_text, None)
         finally:
             lock, users = self._start_locks[instance_id]
@@ -233,10 +246,22 @@ class Engine:
         return instance_id
 
     async def get_status(self, instance_id: str) -> InstanceRecord | None:
+        known = self._status_in_memory(instance_id)
+        if known is not None:
+            return known
+        return await self.store.get_instance(instance_id)
+
+    def _status_in_memory(self, instance_id: str) -> InstanceRecord | None:
         runtime = self._cache.get(instance_id)
         if runtime is not None:
             return runtime.record
-        return await self.store.get_instance(instance_id)
+        return self._finished.get(instance_id)
+
+    def _remember_finished(self, record: InstanceRecord) -> None:
+        self._finished[record.instance_id] = record
+        self._finished.move_to_end(record.instance_id)
+        while len(self._finished) > FINISHED_KEPT:
+            self._finished.popitem(last=False)
 
     async def get_history(self, instance_id: str) -> list[Event]:
         runtime = self._cache.get(instance_id)
@@ -271,6 +296,7 @@ class Engine:
 
     async def purge(self, instance_id: str) -> int:
         self._cache.pop(instance_id, None)
+        self._finished.pop(instance_id, None)
         return 1 if await self.store.purge(instance_id) else 0
 
     async def purge_where(self, query: InstanceQuery) -> int:
@@ -300,11 +326,15 @@ class Engine:
     async def _create_instance(
         self, name: str, instance_id: str, input_text: str | None, parent: dict[str, Any] | None
     ) -> None:
-        """Record a start: the inbox message first (the durable promise), then a Pending row."""
+        """Record a start durably, then queue it; InstanceExistsError if the id is in use.
+
+        The Pending status row is the durable promise: after a crash, recovery starts any Pending
+        row whose execution has no history. A sub-orchestration's start also goes to the inbox
+        first, since only the message carries the link back to its parent.
+        """
         now = h.utc_now()
         execution_id = uuid.uuid4().hex
         started = h.execution_started(now, instance_id, execution_id, name, input_text, parent)
-        row_key = await self.store.add_message(instance_id, started, execution_id)
         record = InstanceRecord(
             instance_id=instance_id,
             execution_id=execution_id,
@@ -314,10 +344,20 @@ class Engine:
             last_updated_time=now,
             input=input_text,
         )
-        await self.store.put_instance(record)
-        cached = self._cache.get(instance_id)
-        if cached is not None and cached.record.is_terminal:
-            self._cache.pop(instance_id, None)
+        known = self._status_in_memory(instance_id)
+        if known is not None and known.runtime_status in RUNNING_STATUSES:
+            raise InstanceExistsError(instance_id, known.runtime_status)
+        row_key = None
+        if parent is not None:
+            row_key = await self.store.add_message(instance_id, started, execution_id)
+        if known is not None or not await self.store.add_instance(record):
+            # Not a new id: a finished instance may be replaced, a running one may not.
+            existing = known or await self.store.get_instance(instance_id)
+            if existing is not None and existing.runtime_status in RUNNING_STATUSES:
+                raise InstanceExistsError(instance_id, existing.runtime_status)
+            await self.store.put_instance(record)
+        self._finished.pop(instance_id, None)
+        self._cache[instance_id] = _Runtime(record)
         self._enqueue(Message(instance_id, started, row_key, execution_id))
 
     # Workers
@@ -357,24 +397,14 @@ class Engine:
             except Exception as error:
                 reason = f"Activity function '{work.name}' failed: {error}"
                 event = h.task_failed(h.utc_now(), work.sequence_id, reason, None)
-            await self._deliver_durably(instance_id, event, execution_id)
-
-    async def _deliver_durably(self, instance_id: str, event: Event, execution_id: str) -> None:
-        """Store a result before handing it over; keep trying while storage is unavailable."""
-        while True:
-            try:
-                await self._send(instance_id, event, execution_id)
-                return
-            except asyncio.CancelledError:
-                raise
-            except ValueTooLargeError as error:
-                scheduled_id = int(event["TaskScheduledId"])
-                event = h.task_failed(
-                    h.utc_now(), scheduled_id, f"The activity result: {error}", None
+            if not all(fits_in_a_property(v) for v in event.values() if isinstance(v, str)):
+                # Fail the activity, not the episode that would try to store its result.
+                too_large = ValueTooLargeError(
+                    f"The result of activity '{work.name}' for instance '{instance_id}'"
                 )
-            except Exception:
-                log.exception("Could not store a result for %r; retrying", instance_id)
-                await asyncio.sleep(RETRY_DELAY_SECONDS)
+                event = h.task_failed(h.utc_now(), work.sequence_id, str(too_large), None)
+            # Durable with the checkpoint that applies it; until then a crash re-runs the activity.
+            self._enqueue(Message(instance_id, event, None, execution_id))
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -744,6 +774,7 @@ class Engine:
         if outcome.record.is_terminal:
             self._cache.pop(instance_id, None)
             self._parked.pop(instance_id, None)
+            self._remember_finished(outcome.record)
         else:
             self._cache[instance_id] = runtime
 
@@ -774,17 +805,15 @@ class Engine:
             "TaskScheduleId": child.sequence_id,
         }
         existing = await self.get_status(child.instance_id)
-        if existing is not None and existing.runtime_status in RUNNING_STATUSES:
-            reason = (
-                f"An Orchestration instance with the status {existing.runtime_status.name} "
-                "already exists."
+        try:
+            if existing is not None and existing.runtime_status in RUNNING_STATUSES:
+                raise InstanceExistsError(child.instance_id, existing.runtime_status)
+            await self._create_instance(
+                child.name, child.instance_id, json.dumps(child.input_text), link
             )
-            event = h.sub_orchestration_failed(h.utc_now(), child.sequence_id, reason, None)
+        except InstanceExistsError as error:
+            event = h.sub_orchestration_failed(h.utc_now(), child.sequence_id, str(error), None)
             await self._send(parent.instance_id, event, parent.execution_id)
-            return
-        await self._create_instance(
-            child.name, child.instance_id, json.dumps(child.input_text), link
-        )
 
     async def _notify_parent(self, parent: dict[str, Any] | None, child: InstanceRecord) -> None:
         if not parent:
@@ -814,14 +843,16 @@ class Engine:
 
         async def recover(record: InstanceRecord) -> None:
             async with limit:
-                await self._recover_instance(record, waiting.get(record.instance_id, []))
+                await self._recover_instance(record, waiting[record.instance_id])
 
         await asyncio.gather(*(recover(record) for record in unfinished))
         for instance_id, messages in waiting.items():
             # Requests served while recovering may already have queued some of these rows;
             # the stored ones are older, so they go first.
+            if not messages:
+                continue
             queued = self._pending[instance_id]
-            known = {message.row_key for message in queued}
+            known = {message.row_key for message in queued if message.row_key is not None}
             queued[:0] = [message for message in messages if message.row_key not in known]
             self._wake(instance_id)
         log.info(
@@ -833,7 +864,10 @@ class Engine:
 
     async def _recover_instance(self, record: InstanceRecord, inbox: list[Message]) -> None:
         runtime = await self._runtime(record.instance_id)
-        if runtime is None or not runtime.history:
+        if runtime is None:
+            return
+        if not runtime.history:
+            self._recover_start(runtime.record, inbox)
             return
         if runtime.record != record:
             await self.store.put_instance(runtime.record)
@@ -856,6 +890,23 @@ class Engine:
                 )
             elif kind == EventType.SubOrchestrationInstanceCreated:
                 await self._recover_child(record, sequence_id, event)
+
+    def _recover_start(self, record: InstanceRecord, inbox: list[Message]) -> None:
+        """Put the start of a Pending instance that never ran (its row is the only trace) ahead
+        of its inbox, where events raised before the crash wait for it."""
+        if record.runtime_status != OrchestrationStatus.Pending:
+            return
+        for message in inbox:
+            event = message.event
+            if (
+                event["EventType"] == EventType.ExecutionStarted
+                and event["OrchestrationInstance"]["ExecutionId"] == record.execution_id
+            ):
+                return  # a sub-orchestration's start, with its parent link, is in the inbox
+        started = h.execution_started(
+            record.created_time, record.instance_id, record.execution_id, record.name, record.input
+        )
+        inbox.insert(0, Message(record.instance_id, started, None, record.execution_id))
 
     async def _recover_child(self, parent: InstanceRecord, sequence_id: int, event: Event) -> None:
         child_id = str(event["InstanceId"])

@@ -2,9 +2,10 @@
 
 `{hub}Instances` holds one status row per instance and `{hub}History` the current execution's
 events plus a `sentinel` row, exactly as the real provider lays them out. `{hub}Messages` is this
-host's inbox: every acknowledged message (a start, a raised event, an activity result, ...) is
-written there before it is acted on and deleted once an episode has checkpointed it, so a process
-killed at any instant loses nothing.
+host's inbox: a message acknowledged to a caller or sent by another instance (a raised event, a
+terminate, suspend or resume, a sub-orchestration's start or result) is written there before it is
+acted on and deleted once an episode has checkpointed it, so a process killed at any instant loses
+nothing. A start needs no message: its Pending status row is the durable promise.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from durable_host.history import (
 )
 from durable_host.tables import (
     BatchError,
+    EntityExistsError,
     Operation,
     Table,
     TableError,
@@ -44,10 +46,25 @@ _UNESCAPES = {value[1]: key for key, value in _ESCAPES.items()}
 
 
 _TOO_LARGE_CODES = frozenset({"PropertyValueTooLarge", "EntityTooLarge", "RequestBodyTooLarge"})
+# A string property holds at most 64 KiB of UTF-16.
+MAX_STRING_UNITS = 32 * 1024
 
 
 class ValueTooLargeError(ValueError):
     """A value does not fit in a table row (durable_host does not offload values to blobs)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} is too large for Azure Table storage (a string value holds at most 32K "
+            "characters and a row 1 MB; durable_host keeps no large values in blobs)"
+        )
+
+
+def fits_in_a_property(text: str) -> bool:
+    """Whether `text` can be stored as one string property of a row."""
+    if len(text) <= MAX_STRING_UNITS // 2:
+        return True  # no character takes more than two UTF-16 units
+    return len(text.encode("utf-16-le")) <= 2 * MAX_STRING_UNITS
 
 
 @contextlib.asynccontextmanager
@@ -57,10 +74,7 @@ async def _size_checked(what: str) -> AsyncIterator[None]:
     except TableError as error:
         if error.code not in _TOO_LARGE_CODES:
             raise
-        raise ValueTooLargeError(
-            f"{what} is too large for Azure Table storage (a string value holds at most 32K "
-            "characters and a row 1 MB; durable_host keeps no large values in blobs)"
-        ) from error
+        raise ValueTooLargeError(what) from error
 
 
 def sanitize_key(instance_id: str) -> str:
@@ -173,6 +187,15 @@ class TaskHubStore:
     async def put_instance(self, record: InstanceRecord) -> None:
         async with _size_checked(f"The status of instance '{record.instance_id}'"):
             await self.instances.upsert_entity(self._instance_row(record))
+
+    async def add_instance(self, record: InstanceRecord) -> bool:
+        """Write the row of a new instance; False (and nothing written) when one exists."""
+        try:
+            async with _size_checked(f"The status of instance '{record.instance_id}'"):
+                await self.instances.create_entity(self._instance_row(record))
+        except EntityExistsError:
+            return False
+        return True
 
     def _instance_row(self, record: InstanceRecord) -> dict[str, Any]:
         row: dict[str, Any] = {

@@ -286,7 +286,7 @@ def test_an_activity_result_too_large_for_storage_fails_the_activity(
     client.start("HugeOutput", instance, {"size": 40_000, "via_activity": True})
     status = client.wait_until(instance)
     assert status["runtimeStatus"] == "Failed"
-    assert "The activity result: The message for instance" in status["output"]
+    assert "The result of activity" in status["output"]
     assert "too large for Azure Table storage" in status["output"]
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from durable_host import history as h
 from durable_host.app import FunctionApp
-from durable_host.engine import Engine, EngineOptions
+from durable_host.engine import Engine, EngineOptions, InstanceExistsError
 from durable_host.history import EventType, OrchestrationStatus
 from durable_host.store import InstanceRecord
 
@@ -215,4 +215,33 @@ async def test_redelivered_events_and_suspensions_apply_once(
         assert raised == ["A", "B"]
         kinds = [e["EventType"] for e in history[1]]
         assert kinds.count(EventType.ExecutionSuspended) == 1
+        assert await engine.store.pending_messages() == []
+
+
+@run_async
+async def test_a_start_is_refused_while_another_process_left_the_instance_running(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app, start=False) as engine:
+        await engine.start_new("WaitTwo", "taken", None)
+    async with engine_for(storage_connection_string, hub, function_app, start=False) as engine:
+        # This engine has not recovered anything: only storage knows the id is in use.
+        with pytest.raises(InstanceExistsError):
+            await engine.start_new("WaitTwo", "taken", None)
+        record = await engine.store.get_instance("taken")
+        assert record is not None and record.runtime_status == OrchestrationStatus.Pending
+
+
+@run_async
+async def test_a_finished_instance_known_only_to_storage_can_be_started_again(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.start_new("Chain", "again", json.dumps(json.dumps("Ann")))
+        first = await poll(engine, "again", finished)
+    async with engine_for(storage_connection_string, hub, function_app) as engine:
+        await engine.start_new("Chain", "again", json.dumps(json.dumps("Bo")))
+        second = await poll(engine, "again", lambda r: r.is_terminal and "Bo" in (r.input or ""))
+        assert second.execution_id != first.execution_id
+        assert json.loads(second.output or "null")[0] == "Hello Bo"
         assert await engine.store.pending_messages() == []
