@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.peer import run_peer
-from bench.stats import RunResult, table
+from bench.stats import RunResult, process_cpu_seconds, table
 from durable_host.azurite import Azurite, free_port
 from saga.settings import load_settings
 from saga.storage import open_ledgers
@@ -147,7 +147,14 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                 try:
                     asyncio.run(_wait_until_serving(base_url, process))
                     before = azurite.requests_served()
+                    processes = {"host": process.pid, "Azurite": azurite.pid}
+                    cpu_before = _cpu_seconds(processes)
                     elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
+                    cpu = {
+                        name: seconds - cpu_before[name]
+                        for name, seconds in _cpu_seconds(processes).items()
+                        if name in cpu_before
+                    }
                     requests = azurite.requests_served() - before
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
@@ -159,7 +166,18 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
         latencies=[latency for latency, _ in results],
         outcomes=[outcome for _, outcome in results],
         storage_requests=requests,
+        cpu_seconds=cpu,
     )
+
+
+def _cpu_seconds(processes: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each named process, and of this one as "load generator"."""
+    seconds = {"load generator": time.process_time()}
+    for name, pid in processes.items():
+        used = process_cpu_seconds(pid) if pid is not None else None
+        if used is not None:
+            seconds[name] = used
+    return seconds
 
 
 def machine() -> str:
@@ -179,12 +197,21 @@ def machine() -> str:
 def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) -> str:
     ours, peer = results
     ratio = ours.rate / peer.rate if peer.rate else float("nan")
-    return (
+    text = (
         f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
         f"{poll * 1000:.0f} ms.\n\n"
         + table(results)
         + f"\nRatio ours/peer (sagas/s): **{ratio:.2f}**\n"
     )
+    cores = os.cpu_count() or 1
+    if ours.cpu_seconds:
+        # Whatever the scheduling, the machine cannot run more sagas per second than this.
+        ceiling = cores * 1000 / ours.cpu_ms_per_saga
+        text += (
+            f"\nAt {ours.cpu_ms_per_saga:.0f} CPU ms per saga, {cores} cores run at most "
+            f"{ceiling:.0f} sagas/s on durable_host + Azurite.\n"
+        )
+    return text
 
 
 START, END = "<!-- latest bench: start -->", "<!-- latest bench: end -->"

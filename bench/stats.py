@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process (all its threads), or None off Linux."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return None
+    # The fields after the command name, which may itself hold spaces and parentheses.
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -14,6 +26,8 @@ class RunResult:
     latencies: list[float]
     outcomes: list[str]
     storage_requests: int | None
+    # CPU seconds spent during the run, by process ("host", "Azurite", "load generator", ...).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -32,6 +46,19 @@ class RunResult:
             return "n/a (memory)"
         return f"{self.storage_requests / self.sagas:.1f}"
 
+    @property
+    def cpu_ms_per_saga(self) -> float:
+        return sum(self.cpu_seconds.values()) / self.sagas * 1000
+
+    def cpu_summary(self) -> str:
+        """CPU ms per saga, by process: what a saga costs the machine, whatever the cores."""
+        if not self.cpu_seconds:
+            return "n/a"
+        parts = " + ".join(
+            f"{name} {used / self.sagas * 1000:.0f}" for name, used in self.cpu_seconds.items()
+        )
+        return f"{self.cpu_ms_per_saga:.0f} ({parts})" if len(self.cpu_seconds) > 1 else parts
+
     def outcome_summary(self) -> str:
         counts = Counter(self.outcomes)
         return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
@@ -41,13 +68,13 @@ def table(results: list[RunResult]) -> str:
     """A Markdown table, so the same text goes to the terminal and to docs/benchmarks.md."""
     header = (
         "| runtime | sagas | sagas/s | p50 ms | p95 ms | p99 ms "
-        "| storage requests/saga | outcomes |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|\n"
+        "| storage requests/saga | CPU ms/saga | outcomes |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|---|\n"
     )
     rows = [
         f"| {r.name} | {r.sagas} | {r.rate:.1f} | {r.percentile(50) * 1000:.0f} | "
         f"{r.percentile(95) * 1000:.0f} | {r.percentile(99) * 1000:.0f} | "
-        f"{r.requests_per_saga} | {r.outcome_summary()} |"
+        f"{r.requests_per_saga} | {r.cpu_summary()} | {r.outcome_summary()} |"
         for r in results
     ]
     return header + "\n".join(rows) + "\n"

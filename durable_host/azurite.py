@@ -141,6 +141,11 @@ class Azurite:
             time.sleep(0.05)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The emulator's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def wait(self) -> None:
         """Block until the emulator exits (or the caller is interrupted)."""
         if self._process is not None:
