@@ -37,15 +37,25 @@ def is_conflict(error: HttpResponseError) -> bool:
     return error.status_code in _CONFLICT_STATUSES
 
 
-def retry_on_conflict(what: str, decide: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
-    """Run `decide` until it commits without a conflict; `what` names the step in the error."""
+def retry_on_conflict(
+    what: str,
+    decide: Callable[[], T],
+    attempts: int = MAX_ATTEMPTS,
+    *,
+    first: Callable[[], T] | None = None,
+) -> T:
+    """Run `decide` until it commits without a conflict; `what` names the step in the error.
+
+    `first`, when given, is the first attempt instead of `decide`: a cheaper decision whose
+    presumption a conflict disproves (so every later attempt is `decide`, which reads more).
+    """
     for attempt in range(attempts):
         if attempt:
             # Jittered, growing backoff: racing writers spread out instead of colliding again.
             ceiling = min(_MAX_BACKOFF_SECONDS, _FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
             time.sleep(random.uniform(0, ceiling))
         try:
-            return decide()
+            return first() if first is not None and not attempt else decide()
         except HttpResponseError as error:
             if not is_conflict(error):
                 raise

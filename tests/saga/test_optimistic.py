@@ -1,4 +1,4 @@
-"""Optimistic concurrency on a real Azurite: what a lost race looks like."""
+"""Optimistic concurrency on a real Azurite: what a lost race looks like, and how it is retried."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError
 
-from saga.optimistic import guarded_update, is_conflict, read_row
+from saga.optimistic import guarded_update, is_conflict, read_row, retry_on_conflict
 
 
 @pytest.fixture
@@ -48,3 +48,44 @@ def test_a_single_create_of_an_existing_row_is_a_409_conflict(table: TableClient
     assert caught.value.status_code == 409
     assert is_conflict(caught.value)
     assert "Status" not in table.get_entity("p", "record")
+
+
+def test_after_a_conflicting_first_attempt_every_attempt_is_the_full_decision(
+    table: TableClient,
+) -> None:
+    table.create_entity({"PartitionKey": "p", "RowKey": "record"})
+    attempts: list[str] = []
+
+    def presuming_no_record() -> str:
+        attempts.append("first")
+        table.create_entity({"PartitionKey": "p", "RowKey": "record"})
+        return "created"
+
+    def reading_the_record() -> str:
+        attempts.append("decide")
+        if len(attempts) < 3:
+            table.create_entity({"PartitionKey": "p", "RowKey": "record"})
+        return "read"
+
+    outcome = retry_on_conflict("recording", reading_the_record, first=presuming_no_record)
+
+    assert outcome == "read"
+    assert attempts == ["first", "decide", "decide"]
+
+
+def test_a_first_attempt_that_commits_is_the_only_attempt(table: TableClient) -> None:
+    attempts: list[str] = []
+
+    def presuming_no_record() -> str:
+        attempts.append("first")
+        table.create_entity({"PartitionKey": "p", "RowKey": "record"})
+        return "created"
+
+    def reading_the_record() -> str:
+        attempts.append("decide")
+        return "read"
+
+    assert retry_on_conflict("recording", reading_the_record, first=presuming_no_record) == (
+        "created"
+    )
+    assert attempts == ["first"]
