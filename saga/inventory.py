@@ -5,6 +5,9 @@ SKUs, together with the record that makes it idempotent, is a single entity-grou
 The trade-off is throughput: one partition serves a bounded rate of writes (a few thousand
 entities per second on Azure Storage), and every reservation in the app goes through it. Sharding
 stock by SKU would raise that ceiling but lose the all-or-nothing reservation of a multi-SKU order.
+
+A reservation creates its record in the same transaction as its effect, which is what lets its
+first attempt skip reading the record (see saga.optimistic).
 """
 
 from __future__ import annotations
@@ -122,7 +125,9 @@ class Inventory:
     def reserve_stock(self, order: PricedOrder) -> StepOutcome:
         """Take the order's quantities out of stock, once; a business failure is an outcome."""
         return retry_on_conflict(
-            f"reserving stock for order {order.orderId}", lambda: self._reserve(order)
+            f"reserving stock for order {order.orderId}",
+            lambda: self._reserve_unless_recorded(order),
+            first=lambda: self._reserve(order),
         )
 
     def release_stock(self, order: PricedOrder) -> StepOutcome:
@@ -131,10 +136,15 @@ class Inventory:
             f"releasing stock of order {order.orderId}", lambda: self._release(order)
         )
 
-    def _reserve(self, order: PricedOrder) -> StepOutcome:
+    def _reserve_unless_recorded(self, order: PricedOrder) -> StepOutcome:
         existing = self.order_record(order.orderId)
         if existing is not None:
             return _repeated_reservation(existing)
+        return self._reserve(order)
+
+    def _reserve(self, order: PricedOrder) -> StepOutcome:
+        """Decide from the stock alone, as if the order had no record: if it has one, creating
+        the record fails the commit with 409, and the retry reads it."""
         wanted = _quantities(order.lines)
         rows: dict[str, TableEntity] = {}
         problems: list[str] = []

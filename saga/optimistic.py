@@ -6,6 +6,14 @@ transaction whose updates carry the ETags it read (and whose new records are cre
 writer got there first, the commit fails as a whole with 412 (row changed) or 409 (record exists),
 and the step starts over. Only a bounded number of times: after that the step raises
 `LedgerContention`, a transient error the orchestrator's retry policy handles.
+
+A forward step's first attempt skips reading its order's idempotency record and presumes there is
+none: almost always true, and one storage request saved per step. The presumption needs no read to
+be safe, because whatever the step decides, its commit creates the record (with the effect, or
+alone when refusing), and a create fails with 409, the whole transaction with it, when the record
+exists: a duplicate delivery, a retry after a lost reply, or a fence an earlier rollback left.
+Every attempt after a conflict reads the record first, so a repeated step returns the recorded
+answer and a fenced order is refused. Rollbacks always read the record: it is what they decide from.
 """
 
 from __future__ import annotations

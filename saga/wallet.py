@@ -3,7 +3,8 @@
 A customer's wallet and their payment records share a table partition (the customer id), so that a
 charge or a refund and the record that makes it idempotent are one entity-group transaction.
 Customers never contend with each other; one customer's charges are serialized by the wallet's
-ETag.
+ETag. Creating the record in the charge's transaction is also what lets a charge's first attempt
+skip reading it (see saga.optimistic).
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class Wallets:
         if order.amount < 0:
             raise ValueError(f"order {order.orderId} has a negative amount {order.amount}")
         return retry_on_conflict(
-            f"charging {order.customerId} for order {order.orderId}", lambda: self._charge(order)
+            f"charging {order.customerId} for order {order.orderId}",
+            lambda: self._charge_unless_recorded(order),
+            first=lambda: self._charge(order),
         )
 
     def refund_payment(self, order: PricedOrder) -> StepOutcome:
@@ -87,10 +90,15 @@ class Wallets:
             f"refunding order {order.orderId} to {order.customerId}", lambda: self._refund(order)
         )
 
-    def _charge(self, order: PricedOrder) -> StepOutcome:
+    def _charge_unless_recorded(self, order: PricedOrder) -> StepOutcome:
         existing = self.payment_record(order.customerId, order.orderId)
         if existing is not None:
             return _repeated_charge(existing)
+        return self._charge(order)
+
+    def _charge(self, order: PricedOrder) -> StepOutcome:
+        """Decide from the wallet alone, as if the order had no record: if it has one, creating
+        the record fails the commit with 409, and the retry reads it."""
         wallet = read_row(self._table, order.customerId, WALLET_ROW)
         if wallet is None:
             return self._reject(order, f"customer {order.customerId} has no wallet")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
+from azure.core.pipeline import PipelineResponse
+from azure.data.tables import TableClient
 
 from saga.inventory import Inventory
 from saga.models import PricedLine, PricedOrder
 from saga.settings import Settings
-from saga.storage import Ledgers, open_ledgers
+from saga.storage import INVENTORY_TABLE, WALLETS_TABLE, Ledgers, open_ledgers
 from saga.wallet import Wallets
 
 OrderFactory = Callable[..., PricedOrder]
@@ -51,3 +56,40 @@ def make_order() -> OrderFactory:
         return PricedOrder(orderId=order_id, customerId=customer_id, lines=priced, amount=amount)
 
     return build
+
+
+class StorageRequests:
+    """Every HTTP request a table client sent (SDK retries included), in order: 'GET <row key>'
+    for a point read, 'POST $batch' for a transaction, 'POST <table>' for a single create."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __call__(self, response: PipelineResponse[Any, Any]) -> None:
+        request = response.http_request
+        target = unquote(urlsplit(request.url).path).rsplit("/", 1)[-1]
+        row = re.fullmatch(r".*\(PartitionKey='.*',RowKey='(.*)'\)", target)
+        self.sent.append(f"{request.method} {row[1] if row else target}")
+
+
+@pytest.fixture
+def storage_requests() -> StorageRequests:
+    return StorageRequests()
+
+
+@pytest.fixture
+def counted_ledgers(
+    opened_ledgers: Ledgers, ledger_settings: Settings, storage_requests: StorageRequests
+) -> Ledgers:
+    """The ledgers of `opened_ledgers`, through table clients that log to `storage_requests`."""
+
+    def table(name: str) -> TableClient:
+        return TableClient.from_connection_string(
+            ledger_settings.storage_connection,
+            ledger_settings.table_prefix + name,
+            raw_response_hook=storage_requests,
+        )
+
+    return Ledgers(
+        inventory=Inventory(table(INVENTORY_TABLE)), wallets=Wallets(table(WALLETS_TABLE))
+    )

@@ -10,8 +10,10 @@ import pytest
 
 from saga.inventory import CatalogItem, Inventory, ReservationStatus, UnknownSkus
 from saga.models import OrderLine, OrderRequest, PricedOrder, StepOutcome
+from saga.settings import Settings
+from saga.storage import INVENTORY_TABLE, Ledgers
 from tests.saga.concurrency import all_at_once
-from tests.saga.conftest import OrderFactory
+from tests.saga.conftest import OrderFactory, StorageRequests
 
 
 def available(inventory: Inventory, sku: str) -> int:
@@ -272,3 +274,87 @@ def test_a_release_racing_its_reservation_always_leaves_nothing_in_effect(
         record = inventory.order_record(order.orderId)
         assert record is not None
         assert record.status in {ReservationStatus.RELEASED, ReservationStatus.FENCED}
+
+
+def test_a_fresh_reservation_reads_only_its_stock_row_then_commits_once(
+    counted_ledgers: Ledgers, storage_requests: StorageRequests, make_order: OrderFactory
+) -> None:
+    order = make_order("o-lean", "alice", ("SKU-RED", 2, "9.99"))
+
+    outcome = counted_ledgers.inventory.reserve_stock(order)
+
+    assert outcome == StepOutcome(ok=True)
+    assert storage_requests.sent == ["GET sku|SKU-RED", "POST $batch"]
+    assert available(counted_ledgers.inventory, "SKU-RED") == 998
+
+
+def test_a_fresh_rejection_reads_only_its_stock_row_then_records_once(
+    counted_ledgers: Ledgers,
+    storage_requests: StorageRequests,
+    ledger_settings: Settings,
+    make_order: OrderFactory,
+) -> None:
+    order = make_order("o-lean-short", "alice", ("SKU-RARE", 2, "100.00"))
+
+    outcome = counted_ledgers.inventory.reserve_stock(order)
+
+    assert outcome.ok is False
+    assert storage_requests.sent == [
+        "GET sku|SKU-RARE",
+        f"POST {ledger_settings.table_prefix}{INVENTORY_TABLE}",
+    ]
+    record = counted_ledgers.inventory.order_record("o-lean-short")
+    assert record is not None
+    assert record.status is ReservationStatus.REJECTED
+
+
+def test_a_repeated_reservation_reads_the_record_once_its_commit_is_refused(
+    counted_ledgers: Ledgers, storage_requests: StorageRequests, make_order: OrderFactory
+) -> None:
+    order = make_order("o-again", "alice", ("SKU-RED", 2, "9.99"))
+    assert counted_ledgers.inventory.reserve_stock(order).ok
+    storage_requests.sent.clear()
+
+    again = counted_ledgers.inventory.reserve_stock(order)
+
+    assert again == StepOutcome(ok=True)
+    assert storage_requests.sent == ["GET sku|SKU-RED", "POST $batch", "GET order|o-again"]
+    assert available(counted_ledgers.inventory, "SKU-RED") == 998
+
+
+def test_a_repeated_reservation_after_the_stock_ran_out_still_answers_reserved(
+    inventory: Inventory, make_order: OrderFactory
+) -> None:
+    order = make_order("o-last", "alice", ("SKU-RARE", 1, "100.00"))
+    assert inventory.reserve_stock(order) == StepOutcome(ok=True)
+    assert available(inventory, "SKU-RARE") == 0
+
+    again = inventory.reserve_stock(order)
+
+    assert again == StepOutcome(ok=True)
+    assert available(inventory, "SKU-RARE") == 0
+    record = inventory.order_record("o-last")
+    assert record is not None
+    assert record.status is ReservationStatus.RESERVED
+    assert record.reason is None
+
+
+@pytest.mark.parametrize(
+    "line", [("SKU-RARE", 5, "100.00"), ("SKU-GHOST", 1, "1.00")], ids=["short", "unknown"]
+)
+def test_a_fence_refuses_a_late_reservation_the_stock_could_not_serve_either(
+    inventory: Inventory, make_order: OrderFactory, line: tuple[str, int, str]
+) -> None:
+    order = make_order("o-fenced-short", "alice", line)
+    assert inventory.release_stock(order).ok
+
+    late = inventory.reserve_stock(order)
+
+    assert late.ok is False
+    assert late.reason is not None
+    assert "rolled back" in late.reason
+    assert "cannot be reserved" not in late.reason
+    record = inventory.order_record("o-fenced-short")
+    assert record is not None
+    assert record.status is ReservationStatus.FENCED
+    assert available(inventory, "SKU-RARE") == 1

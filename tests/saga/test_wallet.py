@@ -12,9 +12,10 @@ from azure.data.tables import TableClient
 from saga.models import PricedOrder, StepOutcome
 from saga.optimistic import LedgerContention, retry_on_conflict
 from saga.settings import Settings
+from saga.storage import WALLETS_TABLE, Ledgers
 from saga.wallet import PaymentStatus, Wallet, Wallets
 from tests.saga.concurrency import all_at_once
-from tests.saga.conftest import OrderFactory
+from tests.saga.conftest import OrderFactory, StorageRequests
 
 
 def balance(wallets: Wallets, customer_id: str) -> Decimal:
@@ -219,3 +220,85 @@ def test_a_refund_racing_its_charge_always_leaves_nothing_in_effect(
         record = wallets.payment_record("alice", order.orderId)
         assert record is not None
         assert record.status in {PaymentStatus.REFUNDED, PaymentStatus.FENCED}
+
+
+def test_a_fresh_charge_reads_only_the_wallet_then_commits_once(
+    counted_ledgers: Ledgers, storage_requests: StorageRequests, make_order: OrderFactory
+) -> None:
+    order = make_order("p-lean", "alice", ("SKU-RED", 1, "9.99"))
+
+    outcome = counted_ledgers.wallets.charge_wallet(order)
+
+    assert outcome == StepOutcome(ok=True)
+    assert storage_requests.sent == ["GET wallet", "POST $batch"]
+    assert balance(counted_ledgers.wallets, "alice") == Decimal("990.01")
+
+
+def test_a_fresh_refusal_reads_only_the_wallet_then_records_once(
+    counted_ledgers: Ledgers,
+    storage_requests: StorageRequests,
+    ledger_settings: Settings,
+    make_order: OrderFactory,
+) -> None:
+    order = make_order("p-lean-poor", "bob", ("SKU-RARE", 1, "100.00"))
+
+    outcome = counted_ledgers.wallets.charge_wallet(order)
+
+    assert outcome.ok is False
+    assert storage_requests.sent == [
+        "GET wallet",
+        f"POST {ledger_settings.table_prefix}{WALLETS_TABLE}",
+    ]
+    record = counted_ledgers.wallets.payment_record("bob", "p-lean-poor")
+    assert record is not None
+    assert record.status is PaymentStatus.REJECTED
+
+
+def test_a_repeated_charge_reads_the_record_once_its_commit_is_refused(
+    counted_ledgers: Ledgers, storage_requests: StorageRequests, make_order: OrderFactory
+) -> None:
+    order = make_order("p-again", "alice", ("SKU-RED", 1, "9.99"))
+    assert counted_ledgers.wallets.charge_wallet(order).ok
+    storage_requests.sent.clear()
+
+    again = counted_ledgers.wallets.charge_wallet(order)
+
+    assert again == StepOutcome(ok=True)
+    assert storage_requests.sent == ["GET wallet", "POST $batch", "GET payment|p-again"]
+    assert balance(counted_ledgers.wallets, "alice") == Decimal("990.01")
+
+
+def test_a_repeated_charge_after_the_wallet_ran_dry_still_answers_charged(
+    wallets: Wallets, make_order: OrderFactory
+) -> None:
+    order = make_order("p-last", "bob", ("SKU-BLUE", 2, "5.00"))
+    assert wallets.charge_wallet(order) == StepOutcome(ok=True)
+    assert balance(wallets, "bob") == Decimal("0.00")
+
+    again = wallets.charge_wallet(order)
+
+    assert again == StepOutcome(ok=True)
+    assert balance(wallets, "bob") == Decimal("0.00")
+    record = wallets.payment_record("bob", "p-last")
+    assert record is not None
+    assert record.status is PaymentStatus.CHARGED
+    assert record.reason is None
+
+
+@pytest.mark.parametrize("customer_id", ["bob", "carol"], ids=["poor", "no-wallet"])
+def test_a_fence_refuses_a_late_charge_the_wallet_could_not_pay_either(
+    wallets: Wallets, make_order: OrderFactory, customer_id: str
+) -> None:
+    order = make_order("p-fenced-poor", customer_id, ("SKU-RARE", 1, "100.00"))
+    assert wallets.refund_payment(order).ok
+
+    late = wallets.charge_wallet(order)
+
+    assert late.ok is False
+    assert late.reason is not None
+    assert "rolled back" in late.reason
+    assert "refused: " not in late.reason
+    record = wallets.payment_record(customer_id, "p-fenced-poor")
+    assert record is not None
+    assert record.status is PaymentStatus.FENCED
+    assert balance(wallets, "bob") == Decimal("10.00")
