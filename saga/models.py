@@ -94,6 +94,12 @@ class PricedOrder(Model):
         return request.customerId == self.customerId and asked == have
 
 
+# Six days: the longest durable timer the SDK creates as one timer on Azure Storage. A longer one
+# becomes a chain of timers, whose cancellation the SDK has got wrong before (a completed saga
+# would stay Running until the deadline); step deadlines are minutes, so keep to one timer.
+MAX_STEP_DEADLINE_SECONDS = 6 * 24 * 3600
+
+
 class SagaPolicy(Model):
     """Retry and deadline settings, fixed into the saga's input so every replay sees the same."""
 
@@ -101,7 +107,7 @@ class SagaPolicy(Model):
     stepRetryIntervalMs: int = Field(default=1000, ge=1)
     compensationRetryAttempts: int = Field(default=10, ge=1, le=1000)
     compensationRetryIntervalMs: int = Field(default=2000, ge=1)
-    stepDeadlineSeconds: float = Field(default=60.0, gt=0)
+    stepDeadlineSeconds: float = Field(default=60.0, gt=0, le=MAX_STEP_DEADLINE_SECONDS)
 
 
 class SagaInput(Model):

@@ -109,6 +109,7 @@ def test_storage_connection_is_required(value: str | None) -> None:
         ("SAGA_COMPENSATION_RETRY_ATTEMPTS", "1001", "less than or equal to 1000"),
         ("SAGA_COMPENSATION_RETRY_INTERVAL_MS", "soon", "whole number"),
         ("SAGA_STEP_DEADLINE_SECONDS", "0", "greater than 0"),
+        ("SAGA_STEP_DEADLINE_SECONDS", "518401", "less than or equal to 518400"),
         ("SAGA_STEP_DEADLINE_SECONDS", "nan", "finite"),
         ("SAGA_STEP_DEADLINE_SECONDS", "inf", "finite"),
         ("SAGA_FAULT_TRANSIENT", "OrderActivty=0.5", "unknown activity 'OrderActivty'"),
