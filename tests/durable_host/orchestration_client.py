@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from typing import Any
 
-from tests.http_client import Reply, call
+from tests.http_client import Reply, call, wait_for
 
 JSON = {"Content-Type": "application/json"}
 FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
@@ -39,32 +38,59 @@ class ManagementClient:
         self, instance_id: str, statuses: tuple[str, ...] = FINISHED, timeout: float = 30.0
     ) -> dict[str, Any]:
         """Poll the status until it is one of `statuses`; the last payload on success."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            reply = self.status(instance_id, "?showHistory=true&showHistoryOutput=true")
+        seen = _LastReply()
+
+        def probe() -> dict[str, Any] | None:
+            reply = seen.keep(self.status(instance_id, "?showHistory=true&showHistoryOutput=true"))
             if reply.status in (200, 202):
-                last = reply.json()
-                if last["runtimeStatus"] in statuses:
-                    return dict(last)
-            time.sleep(0.05)
-        raise AssertionError(f"{instance_id} not in {statuses} within {timeout} s; last: {last}")
+                status = dict(reply.json())
+                if status["runtimeStatus"] in statuses:
+                    return status
+            return None
+
+        what = f"{instance_id} to be in {statuses}"
+        return wait_for(what, probe, timeout, interval=0.05, describe=seen.describe)
 
     def wait_for_history(
         self, instance_id: str, event_type: str, count: int = 1, timeout: float = 30.0
     ) -> dict[str, Any]:
         """Poll until the history holds `count` events of a type (e.g. the first TaskCompleted)."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            reply = self.status(instance_id, "?showHistory=true")
+        seen = _LastReply()
+
+        def probe() -> dict[str, Any] | None:
+            reply = seen.keep(self.status(instance_id, "?showHistory=true"))
             if reply.status in (200, 202):
-                last = reply.json()
-                events = last.get("historyEvents") or []
+                status = dict(reply.json())
+                events = status.get("historyEvents") or []
                 if sum(1 for e in events if e["EventType"] == event_type) >= count:
-                    return dict(last)
-            time.sleep(0.05)
-        raise AssertionError(f"{instance_id}: no {count} x {event_type} in {timeout} s: {last}")
+                    return status
+            return None
+
+        what = f"{count} x {event_type} in the history of {instance_id}"
+        return wait_for(what, probe, timeout, interval=0.05, describe=seen.describe)
+
+
+class _LastReply:
+    """The last status reply a poll saw, for its failure message."""
+
+    def __init__(self) -> None:
+        self.reply: Reply | None = None
+
+    def keep(self, reply: Reply) -> Reply:
+        self.reply = reply
+        return reply
+
+    def describe(self) -> str:
+        reply = self.reply
+        if reply is None:
+            return "no reply"
+        if reply.status not in (200, 202):
+            return str(reply)
+        status = reply.json()
+        shown = f"{reply.status}, runtimeStatus {status.get('runtimeStatus')!r}"
+        if "historyEvents" in status:
+            shown += f", history {[e['EventType'] for e in status['historyEvents']]}"
+        return f"{shown}: {status}"
 
 
 def _quote(instance_id: str) -> str:

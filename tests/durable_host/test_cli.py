@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from durable_host import azurite
-from tests.http_client import call
+from tests.http_client import call, wait_for
 
 from .conftest import APPS, write_app
 
@@ -46,13 +46,17 @@ class Cli:
         return self.stderr.read_text()
 
     def wait_until_started(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while "Host started" not in self.output():
+        def started() -> bool | None:
+            if "Host started" in self.output():
+                return True
             if self.process.poll() is not None:
                 raise AssertionError(f"exited with {self.process.returncode}:\n{self.errors()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not started within {timeout} s:\n{self.errors()}")
-            time.sleep(0.05)
+            return None
+
+        wait_for("the host to start", started, timeout, interval=0.05, describe=self.streams)
+
+    def streams(self) -> str:
+        return f"still running; stdout:\n{self.output()}\nstderr:\n{self.errors()}"
 
     def stop(self, signum: int, timeout: float = 30) -> int:
         self.process.send_signal(signum)
@@ -191,10 +195,16 @@ def test_development_storage_starts_and_stops_the_projects_azurite(
     assert call("GET", f"http://127.0.0.1:{port}/api/ping").body == b"served"
 
     assert running.stop(signal.SIGINT) == 0
-    deadline = time.monotonic() + 30
-    while any(azurite.is_listening(p) for p in azurite.DEFAULT_PORTS):
-        assert time.monotonic() < deadline, "Azurite still listening after the host stopped"
-        time.sleep(0.1)
+
+    def listening() -> list[int]:
+        return [p for p in azurite.DEFAULT_PORTS if azurite.is_listening(p)]
+
+    wait_for(
+        "Azurite to stop listening after the host stopped",
+        lambda: True if not listening() else None,
+        30,
+        describe=lambda: f"still listening on {listening()}",
+    )
     assert "Traceback" not in running.errors()
 
 
@@ -255,10 +265,23 @@ def test_sigint_does_not_wait_for_a_long_running_activity(
         {"Content-Type": "application/json"},
     )
     assert reply.status == 202
-    deadline = time.monotonic() + 30
-    while not marker.exists():
-        assert time.monotonic() < deadline, "the activity did not start"
-        time.sleep(0.05)
+    status_url = reply.json()["statusQueryGetUri"]
+
+    def orchestration() -> str:
+        if running.process.poll() is not None:
+            return f"the host exited with {running.process.returncode}:\n{running.errors()}"
+        try:
+            return str(call("GET", status_url))
+        except OSError as error:
+            return f"no status from {status_url}: {error}"
+
+    wait_for(
+        "the activity to start",
+        lambda: True if marker.exists() else None,
+        30,
+        interval=0.05,
+        describe=orchestration,
+    )
 
     stopping = time.monotonic()
     assert running.stop(signal.SIGINT, timeout=60) == 0

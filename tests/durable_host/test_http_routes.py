@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from durable_host.host import LocalHost
 from durable_host.routing import RouteTemplate, RouteTemplateError
-from tests.http_client import Reply, call
+from tests.http_client import Reply, call, wait_for
 
 from .conftest import APPS, serve, write_app
 
@@ -217,11 +216,18 @@ def test_a_durable_client_starter_starts_an_orchestration(host: LocalHost) -> No
     links = reply.json()
     assert reply.headers["Location"] == links["statusQueryGetUri"]
     assert links["statusQueryGetUri"].startswith(f"{host.base_url}/runtime/webhooks/durabletask/")
-    deadline = time.monotonic() + 60
-    status = get_status(links["statusQueryGetUri"])
-    while status["runtimeStatus"] in ("Pending", "Running") and time.monotonic() < deadline:
-        time.sleep(0.1)
-        status = get_status(links["statusQueryGetUri"])
+    last: list[dict[str, object]] = []
+
+    def finished() -> dict[str, object] | None:
+        last[:] = [get_status(links["statusQueryGetUri"])]
+        return None if last[0]["runtimeStatus"] in ("Pending", "Running") else last[0]
+
+    status = wait_for(
+        "HelloSequence to finish",
+        finished,
+        60,
+        describe=lambda: f"{last[0]['runtimeStatus']}: {last[0]}",
+    )
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from tests.durable_host.conftest import serve
 from tests.durable_host.orchestration_client import JSON, ManagementClient
-from tests.http_client import call
+from tests.http_client import Reply, call, wait_for
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 CONTINUATION = "x-ms-continuation-token"
@@ -101,14 +100,22 @@ def test_start_on_a_running_instance_does_not_overwrite_it(client: ManagementCli
 def test_start_on_a_finished_instance_runs_it_again(client: ManagementClient) -> None:
     instance = completed(client, name="one")
     assert client.start("Chain", instance, "two").status == 202
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = client.status(instance).json()
+    last: list[Reply] = []
+
+    def rerun() -> dict[str, Any] | None:
+        last[:] = [client.status(instance)]
+        status: dict[str, Any] = last[0].json()
         if status["runtimeStatus"] == "Completed" and status["output"][0] == "Hello two":
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(f"restart of {instance} did not complete: {status}")
+            return status
+        return None
+
+    wait_for(
+        f"the new run of {instance} to complete with 'Hello two'",
+        rerun,
+        30,
+        interval=0.05,
+        describe=lambda: str(last[0]),
+    )
 
 
 @pytest.mark.parametrize(
