@@ -105,10 +105,14 @@ def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
         report(Stage.FINISHED, Outcome.COMPLETED)
         return saga_result(saga, steps, Outcome.COMPLETED)
 
-    # The deadline timer stays armed when rollbacks follow. A cancelled timer finishes at once
-    # when the Functions host replays the actions, so the host would number the rollbacks ahead
-    # of any retry of the forward steps, unlike the SDK. The price: DurableTask reports the
-    # instance as running until the deadline passes, though its output is already final.
+    # DurableTask keeps an instance Running while a timer it created is pending, so cancel the
+    # deadline when that is safe: when both steps answered at their first attempt. A cancelled
+    # timer finishes at once when the Functions host replays the actions, so the host numbers the
+    # rollbacks right after the deadline; after a failed attempt it would number them ahead of
+    # that step's retry timer, unlike the SDK, and fail the replay. Then the timer stays armed,
+    # and the instance reports Running until the deadline passes, its output already final.
+    if not deadline.is_completed and all(first_attempt_answered(t) for t in forward.values()):
+        deadline.cancel()
     for step in Step:
         steps[step] = compensating(steps[step])
     report(Stage.COMPENSATING)
@@ -170,6 +174,17 @@ def settle(
         # Every task here is already scheduled, so this adds no action; it only waits.
         waiting = context.task_any([*pending.values(), *alarm])
     return answers
+
+
+def first_attempt_answered(task: Any) -> bool:
+    """Whether a retried activity's task completed at its first attempt (so the host took no
+    retry timer for it). `num_attempts` is the SDK's count of attempts scheduled; without it,
+    assume the worst."""
+    return (
+        bool(task.is_completed)
+        and getattr(task, "num_attempts", None) == 1
+        and not isinstance(task.result, BaseException)
+    )
 
 
 def read_saga_input(raw: Any) -> SagaInput:

@@ -290,7 +290,31 @@ def test_a_step_retrying_past_the_deadline_times_out() -> None:
     assert step(run, "order")["reason"].startswith("timed_out:")
 
 
-def test_the_deadline_timer_stays_armed_when_rollbacks_follow() -> None:
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"PaymentActivity": [rejected("insufficient funds")]},
+        {"OrderActivity": [rejected("out of stock")], "PaymentActivity": [rejected("no wallet")]},
+        {
+            "OrderActivity": [rejected("out of stock")],
+            "RollbackPaymentActivity": [Raises("busy"), OK],
+        },
+    ],
+)
+def test_the_deadline_is_cancelled_before_rollbacks_when_no_step_was_retried(
+    answers: dict[str, list[Attempt]],
+) -> None:
+    # Left armed, it would keep the compensated instance Running until the deadline passes.
+    run = saga(**answers)
+    assert run.output["outcome"] == "compensated"
+    compensating = next(
+        e for e in run.episodes if "RollbackOrderActivity" in scheduled_names(e.state)
+    )
+    assert deadline_timer(compensating.state)["isCanceled"] is True
+    assert deadline_timer(run.final)["isCanceled"] is True
+
+
+def test_the_deadline_timer_stays_armed_when_rollbacks_follow_a_retried_step() -> None:
     # A cancelled timer would let the Functions host's replay of the actions start the rollbacks
     # ahead of the payment's retries, numbering tasks differently from this replay.
     run = saga(
