@@ -592,6 +592,10 @@ class Engine:
             self._record_work(outcome, plan, now)
             if not state.get("isDone"):
                 return
+            if not plan.continues_as_new and plan.pending_timers:
+                # As DurableTask does: the instance stays Running until its timers fire (or a
+                # replay cancels them), and the orchestrator is called again then.
+                return
             if not plan.continues_as_new:
                 output = json.dumps(state["output"]) if "output" in state else None
                 outcome.events.append(

@@ -82,6 +82,8 @@ class Plan:
     continue_as_new_input: str | None = None
     continues_as_new: bool = False
     waits_by_name: dict[str, int] = field(default_factory=dict)
+    # Timers taken, neither cancelled nor fired: DurableTask completes no instance while any is.
+    pending_timers: set[int] = field(default_factory=set)
 
 
 def flatten_actions(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -258,6 +260,8 @@ class _Replay:
     ) -> None:
         sequence_id = self.counter
         self.counter += 1
+        if kind == EventType.TimerCreated and not cancelled:
+            self.plan.pending_timers.add(sequence_id)
         recorded = self.recorded.pop(sequence_id, None)
         if recorded is None:
             self.plan.work.append(self._new_work(node, sequence_id, kind, fire_at, cancelled))
@@ -314,6 +318,8 @@ class _Replay:
         key = completion_key(event)
         if key is None:
             return
+        if kind == EventType.TimerFired:
+            self.plan.pending_timers.discard(key)
         owner = self.owners.pop(key, None)
         if owner is not None:
             node, role = owner

@@ -126,6 +126,26 @@ def test_event_beats_the_deadline_and_the_cancelled_timer_does_not_hold_it(
     assert status["output"] == {"approved": {"by": "Grace"}}
 
 
+def test_an_orchestrator_that_returns_with_a_timer_pending_runs_until_it_fires(
+    client: ManagementClient,
+) -> None:
+    # DurableTask completes no instance while a timer it did not cancel is pending.
+    instance = new_id("uncancelled")
+    client.start("Approval", instance, {"seconds": 8, "cancel": False})
+    client.wait_for_history(instance, "TimerCreated")
+    assert client.raise_event(instance, "Approve", {"by": "Ida"}).status == 202
+    approved = client.wait_for_history(instance, "EventRaised")
+    assert approved["runtimeStatus"] == "Running"
+    assert "ExecutionCompleted" not in event_types(approved)
+    status = client.wait_until(instance, timeout=30)
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"approved": {"by": "Ida"}}
+    kinds = event_types(client.status(instance, "?showHistory=true").json())
+    assert (
+        kinds.index("EventRaised") < kinds.index("TimerFired") < kinds.index("ExecutionCompleted")
+    )
+
+
 def test_deadline_beats_a_missing_event(client: ManagementClient) -> None:
     instance = new_id("deadline")
     client.start("Approval", instance, {"seconds": 1})

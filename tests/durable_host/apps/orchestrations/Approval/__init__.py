@@ -1,4 +1,5 @@
-"""Waits for an Approve event or a deadline, whichever comes first; cancels the loser timer."""
+"""Waits for an Approve event or a deadline, whichever comes first; cancels the loser timer
+unless the input says {"cancel": false}."""
 
 from datetime import timedelta
 
@@ -11,7 +12,8 @@ def orchestrator(context: df.DurableOrchestrationContext):
     approval = context.wait_for_external_event("Approve")
     winner = yield context.task_any([approval, timer])
     if winner == approval:
-        timer.cancel()
+        if context.get_input().get("cancel", True):
+            timer.cancel()
         return {"approved": approval.result}
     return {"approved": None, "timed_out": True}
 
