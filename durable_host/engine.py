@@ -11,10 +11,12 @@ at a time, different instances run in parallel up to max_concurrent_orchestrator
 activity work (max_concurrent_activities at a time); timers sit on the event loop. An episode takes
 the history from memory (loading it only for an instance this process has not seen), appends its
 messages as events, calls the orchestrator, turns new actions into events and work, writes history
-+ sentinel, then the Instances row, and only then dispatches. Consumed inbox rows are deleted in
-batches later; one delivered again is recognised and dropped. Finished instances' status rows stay
-in memory for a while, so the last status polls of a client cost no storage request. A restart
-rebuilds the in-memory part from storage, history being the source of truth.
++ sentinel, then the Instances row, and only then dispatches. An orchestrator that returns while a
+timer of its own is neither fired nor cancelled leaves the instance Running until that timer fires,
+as DurableTask does. Consumed inbox rows are deleted in batches later; one delivered again is
+recognised and dropped. Finished instances' status rows stay in memory for a while, so the last
+status polls of a client cost no storage request. A restart rebuilds the in-memory part from
+storage, history being the source of truth.
 """
 
 from __future__ import annotations
