@@ -62,8 +62,6 @@ RETRY_DELAY_SECONDS = 1.0
 # Consumed inbox rows are deleted in batches: after this many, when the execution ends, or when
 # a new one starts. Until then a re-delivered row is recognised by its id in the history.
 INBOX_DELETE_BATCH = 50
-# Values up to this many characters surely fit in a table property (32K UTF-16 units).
-SMALL_VALUE = 16_000
 # How many finished instances' status rows are kept in memory for the status API.
 FINISHED_KEPT = 4096
 # Messages that are not idempotent by themselves; their inbox row key is kept in the history.
@@ -399,7 +397,7 @@ class Engine:
             except Exception as error:
                 reason = f"Activity function '{work.name}' failed: {error}"
                 event = h.task_failed(h.utc_now(), work.sequence_id, reason, None)
-            if not all(fits_in_a_property(v) for v in event.values() if isinstance(v, str)):
+            if not _fits_in_a_row(event):
                 # Fail the activity, not the episode that would try to store its result.
                 too_large = ValueTooLargeError(
                     f"The result of activity '{work.name}' for instance '{instance_id}'"
@@ -684,7 +682,7 @@ class Engine:
             if event["EventType"] not in h.SCHEDULING_TYPES
             and event["EventType"] not in (EventType.ExecutionCompleted, EventType.ContinueAsNew)
             and event["EventType"] != EventType.OrchestratorCompleted
-            and all(len(str(value)) < SMALL_VALUE for value in event.values())
+            and _fits_in_a_row(event)
         ]
         failed = dataclasses.replace(outcome, record=record, events=kept, activities=[], timers=[])
         failed.children = []
@@ -930,6 +928,11 @@ class Engine:
                 "TaskScheduleId": sequence_id,
             }
             await self._notify_parent(link, child)
+
+
+def _fits_in_a_row(event: Event) -> bool:
+    """Whether every text of the event fits in a table property (its other values are small)."""
+    return all(fits_in_a_property(value) for value in event.values() if isinstance(value, str))
 
 
 def reconcile(record: InstanceRecord, execution_id: str, events: list[Event]) -> InstanceRecord:

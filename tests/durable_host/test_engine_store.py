@@ -15,6 +15,8 @@ from durable_host.store import (
     InstanceQuery,
     InstanceRecord,
     TaskHubStore,
+    ValueTooLargeError,
+    fits_in_a_property,
     sanitize_key,
     unsanitize_key,
 )
@@ -195,3 +197,33 @@ def test_inbox_keeps_messages_in_arrival_order_until_deleted(
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_the_property_size_check_agrees_with_storage(
+    storage_connection_string: str, unique_name: str
+) -> None:
+    # The engine fails an activity whose result would not fit before it tries to store it, so
+    # its check must draw the line where storage does: 32K UTF-16 units (an emoji takes two).
+    texts = ["a" * 32_768, "a" * 32_769, "\U0001f600" * 16_384, "\U0001f600" * 16_385]
+
+    async def stored(text: str) -> bool:
+        store = await TaskHubStore.open(storage_connection_string, unique_name)
+        record = InstanceRecord(
+            instance_id="sized",
+            execution_id="e1",
+            name="Orch",
+            runtime_status=OrchestrationStatus.Running,
+            created_time=T0,
+            last_updated_time=T0,
+            input=text,
+        )
+        try:
+            await store.put_instance(record)
+        except ValueTooLargeError:
+            return False
+        finally:
+            await store.close()
+        return True
+
+    assert [asyncio.run(stored(text)) for text in texts] == [True, False, True, False]
+    assert [fits_in_a_property(text) for text in texts] == [True, False, True, False]
