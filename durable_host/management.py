@@ -31,22 +31,6 @@ MAX_INSTANCE_ID_LENGTH = 256
 # The host pages instance queries by 100 unless `top` says otherwise.
 DEFAULT_PAGE_SIZE = 100
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_RUNNING = frozenset(
-    {
-        OrchestrationStatus.Running,
-        OrchestrationStatus.Pending,
-        OrchestrationStatus.ContinuedAsNew,
-        OrchestrationStatus.Suspended,
-    }
-)
-_STOPPED = frozenset(
-    {
-        OrchestrationStatus.Completed,
-        OrchestrationStatus.Failed,
-        OrchestrationStatus.Canceled,
-        OrchestrationStatus.Terminated,
-    }
-)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -253,7 +237,7 @@ class _ManagementApi:
             record = await self.engine.get_status(instance_id)
             if record is not None and record.runtime_status == OrchestrationStatus.Completed:
                 return web.json_response(_parse_json_text(record.output))
-            if record is not None and record.runtime_status in _STOPPED:
+            if record is not None and record.is_terminal:
                 return web.json_response(await self._payload(record, False, False, True))
             if time.monotonic() + interval > deadline:
                 return self._check_status(request, instance_id)
@@ -271,7 +255,7 @@ class _ManagementApi:
             _flag(request, "showInput", True),
         )
         headers: dict[str, str] = {}
-        if record.runtime_status in _RUNNING:
+        if not record.is_terminal:
             status = 202
             headers = {"Location": str(request.url), "Retry-After": "5"}
         elif record.runtime_status == OrchestrationStatus.Failed:
@@ -352,7 +336,7 @@ class _ManagementApi:
         record = await self.engine.get_status(instance_id)
         if record is None:
             return web.Response(status=404)
-        if record.runtime_status in _STOPPED:
+        if record.is_terminal:
             return web.Response(status=410)
         if request.content_type.lower() != "application/json":
             return _error(400, "Only application/json request content is supported")
@@ -374,7 +358,7 @@ class _ManagementApi:
         record = await self.engine.get_status(instance_id)
         if record is None:
             return web.Response(status=404)
-        if record.runtime_status in _STOPPED:
+        if record.is_terminal:
             return web.Response(status=410)
         await action(instance_id, request.query.get("reason"))
         return web.Response(status=202)
