@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,12 +53,13 @@ def host_process(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+
+    def listening() -> bool | None:
+        assert process.poll() is None, f"host exited early; see {log}"
+        return True if is_listening(port) else None
+
     try:
-        deadline = time.monotonic() + 60
-        while not is_listening(port):
-            assert process.poll() is None, f"host exited early; see {log}"
-            assert time.monotonic() < deadline, f"host did not listen; see {log}"
-            time.sleep(0.05)
+        wait_for(f"the host to listen on {port} (see {log})", listening, 60, interval=0.05)
         yield process, ManagementClient(f"http://127.0.0.1:{port}")
     finally:
         if process.poll() is None:

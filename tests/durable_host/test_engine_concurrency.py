@@ -11,6 +11,7 @@ from durable_host.app import FunctionApp
 from durable_host.engine import Engine, EngineOptions
 from durable_host.history import OrchestrationStatus
 from durable_host.store import InstanceRecord
+from tests.durable_host.engine_polling import poll
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 
@@ -20,12 +21,7 @@ async def run_crowd(connection_string: str, options: EngineOptions) -> InstanceR
     await engine.start()
     try:
         await engine.start_new("Crowd", "crowd", None)
-        async with asyncio.timeout(60):
-            while True:
-                record = await engine.store.get_instance("crowd")
-                if record is not None and record.is_terminal:
-                    return record
-                await asyncio.sleep(0.05)
+        return await poll(engine, "crowd", lambda record: record.is_terminal, limit=60)
     finally:
         await engine.stop()
 

@@ -23,6 +23,7 @@ from durable_host.app import FunctionApp
 from durable_host.engine import Engine, EngineOptions, InstanceExistsError
 from durable_host.history import EventType, OrchestrationStatus
 from durable_host.store import InstanceRecord
+from tests.durable_host.engine_polling import eventually, poll
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 
@@ -48,30 +49,6 @@ async def engine_for(
         yield engine
     finally:
         await engine.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: float = 30.0) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `limit` s."""
-    try:
-        async with asyncio.timeout(limit):
-            while True:
-                result = await check()
-                if result:
-                    return result
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-async def poll(
-    engine: Engine, instance_id: str, done: Callable[[InstanceRecord], bool]
-) -> InstanceRecord:
-    async def check() -> InstanceRecord | None:
-        record = await engine.store.get_instance(instance_id)
-        return record if record is not None and done(record) else None
-
-    result: InstanceRecord = await eventually(check, f"instance {instance_id}")
-    return result
 
 
 def inbox_empty(engine: Engine) -> Callable[[], Awaitable[bool]]:
