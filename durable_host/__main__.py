@@ -1,5 +1,9 @@
 """`python -m durable_host --app-dir DIR --port PORT`: run a Function App like `func start` does.
 
+`--storage memory` keeps the task hub in the process (no storage emulator, nothing on disk) and
+`--virtual-time` runs a virtual clock that jumps to the next durable timer whenever nothing runs:
+for demos and for other apps' integration tests. The start banner says which of each is in use.
+
 The function list and URLs go to stdout (as Core Tools prints them); logs go to stderr. SIGINT and
 SIGTERM stop the host cleanly (exit code 0); a problem at start is one message on stderr and exit
 code 1.
@@ -22,7 +26,7 @@ from pathlib import Path
 from durable_host.azurite import AzuriteError
 from durable_host.config import DEFAULT_PORT, StartupError, read_local_settings
 from durable_host.contracts import FunctionKind
-from durable_host.host import LocalHost
+from durable_host.host import STORAGE_KINDS, TABLE_STORAGE, LocalHost
 from durable_host.loader import FunctionSpec
 
 INDENT = " " * 8
@@ -41,6 +45,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--storage",
+        choices=STORAGE_KINDS,
+        default=TABLE_STORAGE,
+        help="where the task hub lives: Azure Table storage from AzureWebJobsStorage (default; "
+        "Azurite is started for development storage), or memory (lost on exit)",
+    )
+    parser.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="run on a virtual clock: whenever no episode, activity or HTTP function runs, "
+        "time jumps to the next due timer",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,19 +78,28 @@ def describe_functions(functions: list[FunctionSpec], host: str, port: int, pref
     return "\n".join(lines)
 
 
-async def _serve(app_dir: Path, host: str, port: int) -> int:
+async def _serve(arguments: argparse.Namespace, app_dir: Path, port: int) -> int:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    async with LocalHost(app_dir, port=port, host=host) as running:
+    host = arguments.host
+    async with LocalHost(
+        app_dir,
+        port=port,
+        host=host,
+        storage=arguments.storage,
+        virtual_time=arguments.virtual_time,
+    ) as running:
         listing = describe_functions(
             list(running.app.functions.values()),
             host,
-            running.port,
+            running.port or port,
             running.app.settings.route_prefix,
         )
         print(listing, flush=True)
+        print(f"Storage: {running.describe_storage()}", flush=True)
+        print(f"Clock: {running.clock.describe()}", flush=True)
         print("Host started. Press Ctrl+C to shut down.", flush=True)
         await stopping.wait()
         print("Stopping the host...", flush=True)
@@ -96,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             port = read_local_settings(app_dir).local_http_port or DEFAULT_PORT
         # Core Tools runs the app with its folder as the working directory.
         os.chdir(app_dir)
-        return asyncio.run(_serve(app_dir, arguments.host, port))
+        return asyncio.run(_serve(arguments, app_dir, port))
     except (StartupError, AzuriteError) as error:
         print(f"durable_host: {error}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ from typing import Any
 from azure.functions import meta
 
 from durable_host import bindings
+from durable_host.clock import WorkTracker
 from durable_host.config import HostSettings, read_host_settings
 from durable_host.contracts import ActivityError, FunctionInvocationError, FunctionKind
 from durable_host.loader import FunctionSpec, load_functions
@@ -60,6 +61,8 @@ class FunctionApp:
             thread_name_prefix="function",
         )
         self._durable_client_payload: Callable[[], str] | None = None
+        # Told about every function body that runs, when a host keeps virtual time.
+        self.tracker: WorkTracker | None = None
         self._running = 0
         self._running_lock = threading.Lock()
 
@@ -94,14 +97,37 @@ class FunctionApp:
 
     @contextmanager
     def _counting(self) -> Iterator[None]:
-        """Count the function bodies running (in any thread), to report what a stop abandons."""
+        """Count the function bodies running (in any thread), to report what a stop abandons and
+        to tell a virtual clock that something runs."""
         with self._running_lock:
             self._running += 1
+        if self.tracker is not None:
+            self.tracker.begin()
         try:
             yield
         finally:
             with self._running_lock:
                 self._running -= 1
+            if self.tracker is not None:
+                self.tracker.end()
+
+    @contextmanager
+    def _logged(self, spec: FunctionSpec, invocation: str) -> Iterator[None]:
+        """The host's "Executing"/"Executed" lines around one invocation."""
+        started = time.monotonic()
+        log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
+        outcome = "Failed"
+        try:
+            yield
+            outcome = "Succeeded"
+        finally:
+            log.info(
+                "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
+                spec.name,
+                outcome,
+                invocation,
+                (time.monotonic() - started) * 1000,
+            )
 
     def get(self, name: str) -> FunctionSpec | None:
         return self._by_lower_name.get(name.lower())
@@ -112,11 +138,24 @@ class FunctionApp:
         spec = self.get(name)
         return spec.kind if spec else None
 
-    async def run_orchestrator(self, name: str, context_json: str) -> str:
+    def call_orchestrator(self, name: str, context_json: str) -> str:
         spec = self._require(name, FunctionKind.ORCHESTRATOR)
+        if spec.is_async:
+            raise FunctionInvocationError(
+                f"Orchestrator function '{spec.name}' is a coroutine function; orchestrators "
+                "are generator functions wrapped by df.Orchestrator.create"
+            )
         try:
             context = bindings.orchestration_context(context_json)
-            result, _ = await self._invoke(spec, {spec.trigger.name: context})
+            arguments: dict[str, Any] = {spec.trigger.name: context}
+            self._resolve_inputs(spec, arguments)
+            invocation = str(uuid.uuid4())
+            if spec.wants_context:
+                arguments["context"] = bindings.InvocationContext(
+                    invocation, spec.name, str(spec.folder)
+                )
+            with self._counting(), self._logged(spec, invocation):
+                result = spec.main(**arguments)
             return bindings.orchestrator_state(result)
         except Exception as error:
             message = str(error)
@@ -125,6 +164,11 @@ class FunctionApp:
             raise FunctionInvocationError(
                 f"Orchestrator function '{spec.name}' failed: {type(error).__name__}: {message}"
             ) from error
+
+    async def run_orchestrator(self, name: str, context_json: str) -> str:
+        """`call_orchestrator` on the function thread pool, for callers on the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.call_orchestrator, name, context_json)
 
     async def run_activity(self, name: str, input_text: str) -> str:
         spec = self._require(name, FunctionKind.ACTIVITY)
@@ -201,30 +245,15 @@ class FunctionApp:
             with self._counting():
                 return await spec.main(**arguments)
 
-        started = time.monotonic()
-        log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
         try:
-            if spec.is_async:
-                result = await call_async()
-            else:
-                result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except BaseException as error:
-            log.info(
-                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
-                spec.name,
-                invocation,
-                (time.monotonic() - started) * 1000,
-            )
-            if isinstance(error, SystemExit):
-                # Left alone it would stop the event loop: one function must not end the host.
-                raise RuntimeError(f"the function called sys.exit({error.code!r})") from error
-            raise
-        log.info(
-            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
-            spec.name,
-            invocation,
-            (time.monotonic() - started) * 1000,
-        )
+            with self._logged(spec, invocation):
+                if spec.is_async:
+                    result = await call_async()
+                else:
+                    result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except SystemExit as error:
+            # Left alone it would stop the event loop: one function must not end the host.
+            raise RuntimeError(f"the function called sys.exit({error.code!r})") from error
         return result, outputs
 
 

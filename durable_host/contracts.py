@@ -37,8 +37,9 @@ class FunctionInvoker(Protocol):
         as the host matches names)."""
         ...
 
-    async def run_orchestrator(self, name: str, context_json: str) -> str:
-        """Call the orchestrator with the context JSON; return the orchestrator state JSON text.
+    def call_orchestrator(self, name: str, context_json: str) -> str:
+        """Call the orchestrator with the context JSON on this thread; return the orchestrator
+        state JSON text (the engine calls it from a worker thread).
 
         When the SDK raises with an `$OutOfProcData$` tail, the state JSON after it
         (which carries `error`) is returned, as the real host extracts it. Otherwise raises

@@ -1,16 +1,23 @@
 """LocalHost: one running app (settings, storage, functions, engine, HTTP server) as an async
-context manager, shared by the command line and the tests."""
+context manager, shared by the command line, the test kit and the tests.
+
+Storage is the task hub in Azure Table storage (Azurite locally, started when needed) or, with
+`storage="memory"`, in the process. Time is the system clock or, with `virtual_time=True`, a
+virtual clock that jumps to the next timer whenever nothing runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from durable_host import azurite
 from durable_host.app import FunctionApp
+from durable_host.clock import Clock, SystemClock, VirtualClock, WorkTracker
 from durable_host.config import (
     ConfigError,
     HostSettings,
@@ -20,44 +27,81 @@ from durable_host.config import (
     read_local_settings,
     resolve_hub_name,
 )
+from durable_host.contracts import FunctionInvoker, FunctionKind
 from durable_host.engine import Engine, EngineOptions
+from durable_host.memory_store import MemoryTaskHubStore
 from durable_host.server import AppServer, port_is_free
+from durable_host.store import TaskHubStore
+from durable_host.table_store import TableTaskHubStore
 
 log = logging.getLogger("durable_host")
 
 STORAGE_SETTING = "AzureWebJobsStorage"
+TABLE_STORAGE = "table"
+MEMORY_STORAGE = "memory"
+STORAGE_KINDS = (TABLE_STORAGE, MEMORY_STORAGE)
 
 
 class LocalHost:
     """Runs the app in `app_dir` until exit; `.base_url`, `.port` (the bound one, when 0 was asked
-    for) and `.app` are set once entered."""
+    for), `.app`, `.engine` and `.clock` are set once entered.
+
+    `port=None` serves no HTTP at all (the test kit calls functions in-process). `store` gives a
+    task hub store to use instead of opening one (a test keeps one across hosts to restart);
+    `invoker` wraps the loaded app for the engine (the test kit replaces activities with it).
+    """
 
     def __init__(
         self,
         app_dir: Path,
-        port: int = 7071,
+        port: int | None = 7071,
         host: str = "127.0.0.1",
         connection_string: str | None = None,
         hub_name: str | None = None,
+        storage: str = TABLE_STORAGE,
+        virtual_time: bool = False,
+        store: TaskHubStore | None = None,
+        invoker: Callable[[FunctionApp], FunctionInvoker] | None = None,
     ) -> None:
+        if storage not in STORAGE_KINDS:
+            raise ConfigError(f"storage must be one of {', '.join(STORAGE_KINDS)}, not {storage!r}")
         self.app_dir = app_dir
         self.port = port
         self.host = host
         self.connection_string = connection_string
         self.hub_name = hub_name
+        self.storage = storage
+        self.virtual_time = virtual_time
         self.base_url = ""
         self.skipped_settings: list[str] = []
+        self.tracker = WorkTracker()
+        self.clock: Clock = VirtualClock(self.tracker) if virtual_time else SystemClock()
+        self._given_store = store
+        self._wrap_invoker = invoker
         self._previous_environment: dict[str, str | None] = {}
         self._app: FunctionApp | None = None
         self._engine: Engine | None = None
         self._server: AppServer | None = None
         self._azurite: azurite.Azurite | None = None
+        self._clock_started = False
 
     @property
     def app(self) -> FunctionApp:
         if self._app is None:
             raise RuntimeError("LocalHost is not running; use it as `async with LocalHost(...)`")
         return self._app
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("LocalHost is not running; use it as `async with LocalHost(...)`")
+        return self._engine
+
+    def describe_storage(self) -> str:
+        """One line for the start banner."""
+        if self.storage == MEMORY_STORAGE:
+            return f"task hub {self.engine.hub_name} in memory (nothing is written to disk)"
+        return f"task hub {self.engine.hub_name} in Azure Table storage"
 
     async def __aenter__(self) -> LocalHost:
         try:
@@ -91,35 +135,68 @@ class LocalHost:
         settings = read_host_settings(app_dir)
         hub_name = resolve_hub_name(self.hub_name, settings)
         self._app = FunctionApp.load(app_dir, settings)
+        self._app.tracker = self.tracker
         self._warn_about_other_hubs(hub_name)
+        self._say_keys_are_not_checked()
         if self.port and not port_is_free(self.host, self.port):
             raise StartupError(
                 f"cannot listen on {self.host}:{self.port}: the port is in use "
                 "(choose another with --port)"
             )
-        connection_string = await self._storage(app_dir)
-        try:
-            self._engine = await Engine.create(
-                connection_string,
-                EngineOptions(
-                    hub_name=hub_name,
-                    max_concurrent_activities=settings.max_concurrent_activities,
-                    max_concurrent_orchestrators=settings.max_concurrent_orchestrators,
-                ),
-                self._app,
-            )
-        except Exception as error:
-            what = f"cannot open task hub {hub_name!r}"
-            raise _storage_failure(what, connection_string, error) from error
+        options = EngineOptions(
+            hub_name=hub_name,
+            max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_orchestrators=settings.max_concurrent_orchestrators,
+        )
+        invoker: FunctionInvoker = (
+            self._wrap_invoker(self._app) if self._wrap_invoker else self._app
+        )
+        store, connection_string = await self._open_store(app_dir, hub_name)
+        self._engine = Engine(store, options, invoker, self.clock, self.tracker)
         self._server = AppServer(self._app, self._engine)
-        await self._server.start(self.host, self.port)
-        self.base_url = self._server.origin
-        self.port = self._server.port
+        if self.port is not None:
+            await self._server.start(self.host, self.port)
+            self.base_url = self._server.origin
+            self.port = self._server.port
+        await self.clock.start()
+        self._clock_started = True
         try:
             await self._engine.start()
         except Exception as error:
             what = f"cannot recover task hub {hub_name!r}"
             raise _storage_failure(what, connection_string, error) from error
+
+    async def _open_store(self, app_dir: Path, hub_name: str) -> tuple[TaskHubStore, str]:
+        if self._given_store is not None:
+            return self._given_store, ""
+        if self.storage == MEMORY_STORAGE:
+            try:
+                return MemoryTaskHubStore(hub_name), ""
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        connection_string = await self._storage(app_dir)
+        try:
+            return await TableTaskHubStore.open(connection_string, hub_name), connection_string
+        except Exception as error:
+            what = f"cannot open task hub {hub_name!r}"
+            raise _storage_failure(what, connection_string, error) from error
+
+    def _say_keys_are_not_checked(self) -> None:
+        """Azure answers 401 without a key for authLevel function/admin; Core Tools runs them
+        without keys, and so does this host: say it once, so nobody mistakes it for security."""
+        keyed = sorted(
+            spec.name
+            for spec in self.app.functions.values()
+            if spec.kind is FunctionKind.HTTP
+            and str(spec.trigger.raw.get("authLevel", "function")).lower() != "anonymous"
+        )
+        if keyed:
+            log.warning(
+                "Function keys are not checked here, as Core Tools does not check them: %s "
+                "answer%s without a key locally (on Azure they need one)",
+                ", ".join(keyed),
+                "" if len(keyed) > 1 else "s",
+            )
 
     def _warn_about_other_hubs(self, hub_name: str) -> None:
         """A durableClient binding naming another task hub works on the real host; here every
@@ -178,6 +255,9 @@ class LocalHost:
                 await server.stop()
             if engine is not None:
                 await engine.stop()
+            if self._clock_started:
+                self._clock_started = False
+                await self.clock.stop()
         finally:
             try:
                 if app is not None:

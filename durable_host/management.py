@@ -323,7 +323,7 @@ class _ManagementApi:
             )
         query = InstanceQuery(
             created_from=created_from,
-            created_to=_time_parameter(request, "createdTimeTo") or h.utc_now(),
+            created_to=_time_parameter(request, "createdTimeTo") or self.engine.now(),
             statuses=_status_filter(request),
         )
         deleted = await self.engine.purge_where(query)

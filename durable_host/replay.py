@@ -82,8 +82,18 @@ class Plan:
     continue_as_new_input: str | None = None
     continues_as_new: bool = False
     waits_by_name: dict[str, int] = field(default_factory=dict)
-    # Timers taken, neither cancelled nor fired: DurableTask completes no instance while any is.
-    pending_timers: set[int] = field(default_factory=set)
+    # Activities, sub-orchestrations and timers taken and not yet completed (a cancelled timer
+    # completes at once). DurableTask.Core completes no instance while any is open
+    # (TaskOrchestrationExecutor: `if (!this.context.HasOpenTasks)`).
+    open_tasks: set[int] = field(default_factory=set)
+    # Whether the host's replay of the actions reached the end: OutOfProcOrchestrationShim awaits
+    # each top-level action in turn and sets the output only after the last one completed.
+    replayed_to_end: bool = True
+
+    @property
+    def may_complete(self) -> bool:
+        """Whether an orchestrator that says it is done completes now on the real host."""
+        return self.replayed_to_end and not self.open_tasks
 
 
 def flatten_actions(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,8 +270,8 @@ class _Replay:
     ) -> None:
         sequence_id = self.counter
         self.counter += 1
-        if kind == EventType.TimerCreated and not cancelled:
-            self.plan.pending_timers.add(sequence_id)
+        if not cancelled:
+            self.plan.open_tasks.add(sequence_id)
         recorded = self.recorded.pop(sequence_id, None)
         if recorded is None:
             self.plan.work.append(self._new_work(node, sequence_id, kind, fire_at, cancelled))
@@ -318,8 +328,7 @@ class _Replay:
         key = completion_key(event)
         if key is None:
             return
-        if kind == EventType.TimerFired:
-            self.plan.pending_timers.discard(key)
+        self.plan.open_tasks.discard(key)
         owner = self.owners.pop(key, None)
         if owner is not None:
             node, role = owner
@@ -383,4 +392,5 @@ def plan_episode(
         )
         break
     plan.next_sequence_id = replay.counter
+    plan.replayed_to_end = position == len(nodes) and (not nodes or nodes[-1].done)
     return plan
