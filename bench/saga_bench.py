@@ -3,8 +3,8 @@
 Starts its own Azurite (with its access log on, to count storage requests) and the app on
 durable_host as a subprocess, seeds rich and broke customers and many SKUs, then starts N sagas
 over HTTP with bounded concurrency (every second one is refused payment and compensates) and polls
-each one's status URL until it is terminal. The same saga shape then runs on durabletask's
-in-memory backend.
+each one's status URL until it is terminal; storage requests are split between the app's ledger
+tables and the task hub's. The same saga shape then runs on durabletask's in-memory backend.
 Prints a Markdown table; `--write FILE` also records it with the machine it ran on.
 """
 
@@ -14,20 +14,24 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 
+from bench.host import LEDGER_SOURCE
 from bench.peer import run_peer
 from bench.stats import RunResult, process_cpu_seconds, table
 from durable_host.azurite import Azurite, free_port
+from durable_host.config import read_host_settings, resolve_hub_name
 from saga.settings import load_settings
 from saga.storage import open_ledgers
 
@@ -36,6 +40,8 @@ TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 # Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
 # a single entity, not the orchestration runtime.
 SPREAD = 64
+# The app's ledger tables are named with this prefix (SAGA_TABLE_PREFIX).
+LEDGER_PREFIX = "Bench"
 
 
 def _sku(index: int) -> str:
@@ -53,7 +59,7 @@ def _app_environment(connection_string: str) -> dict[str, str]:
     environ.update(
         AzureWebJobsStorage=connection_string,
         SAGA_DEMO_DATA="true",
-        SAGA_TABLE_PREFIX="Bench",
+        SAGA_TABLE_PREFIX=LEDGER_PREFIX,
         PYTHONUNBUFFERED="1",
     )
     for name in ("SAGA_FAULT_TRANSIENT", "SAGA_FAULT_STALL"):
@@ -127,15 +133,53 @@ async def _load(
         return time.perf_counter() - began, list(results)
 
 
+# An access log line: `127.0.0.1 - - [date] "POST /devstoreaccount1/SagaHubHistory HTTP/1.1" 204 -`.
+_ACCESS = re.compile(r'^(?P<source>\S+) .*?"[A-Z]+ /[^/\s]+/(?P<resource>[^\s(?]*)')
+
+
+def storage_requests(log_file: Path, hub: str) -> Counter[str]:
+    """Requests in Azurite's access log so far, as the app's ledgers' or the task hub's.
+
+    A request is the ledgers' when the table it names starts with LEDGER_PREFIX, the task hub's
+    when it starts with the hub's name. A batch (`$batch`) names no table: it is the ledgers' when
+    it came from LEDGER_SOURCE (see bench.host), the task hub's otherwise.
+    """
+    counts: Counter[str] = Counter()
+    with open(log_file, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            match = _ACCESS.match(line)
+            if match is None or ' HTTP/1.1" ' not in line:
+                continue
+            table = match["resource"].lower()
+            if table.startswith(hub.lower()):
+                counts["task hub"] += 1
+            elif table.startswith(LEDGER_PREFIX.lower()):
+                counts["ledgers"] += 1
+            elif table == "$batch" or table == "tables":
+                counts["ledgers" if match["source"] == LEDGER_SOURCE else "task hub"] += 1
+            else:
+                counts["other"] += 1
+    return counts
+
+
+def _by_part(requests: Counter[str]) -> dict[str, int]:
+    """The ledgers' and the task hub's requests, and any other only when there were some."""
+    parts = {"ledgers": requests["ledgers"], "task hub": requests["task hub"]}
+    if requests["other"]:
+        parts["other"] = requests["other"]
+    return parts
+
+
 def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
         with azurite:
             environ = _app_environment(azurite.connection_string)
+            hub = resolve_hub_name(None, read_host_settings(ROOT, environ), environ)
             _seed(environ, sagas)
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
-            command = [sys.executable, "-m", "durable_host", "--app-dir", str(ROOT)]
+            command = [sys.executable, "-m", "bench.host", "--app-dir", str(ROOT)]
             with open(Path(scratch) / "host.log", "wb") as log:
                 process = subprocess.Popen(
                     [*command, "--port", str(port)],
@@ -146,7 +190,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                 )
                 try:
                     asyncio.run(_wait_until_serving(base_url, process))
-                    before = azurite.requests_served()
+                    before = storage_requests(azurite.log_file, hub)
                     processes = {"host": process.pid, "Azurite": azurite.pid}
                     cpu_before = _cpu_seconds(processes)
                     elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
@@ -155,7 +199,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                         for name, seconds in _cpu_seconds(processes).items()
                         if name in cpu_before
                     }
-                    requests = azurite.requests_served() - before
+                    requests = storage_requests(azurite.log_file, hub) - before
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
@@ -165,7 +209,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
         seconds=elapsed,
         latencies=[latency for latency, _ in results],
         outcomes=[outcome for _, outcome in results],
-        storage_requests=requests,
+        storage_requests=_by_part(requests),
         cpu_seconds=cpu,
     )
 
