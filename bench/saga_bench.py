@@ -1,11 +1,19 @@
-"""`make bench`: sagas per second and latency on durable_host + Azurite, against the in-memory peer.
+"""`make bench`: sagas per second, latency, storage requests and CPU per saga, on three runtimes.
 
-Starts its own Azurite (with its access log on, to count storage requests) and the app on
-durable_host as a subprocess, seeds rich and broke customers and many SKUs, then starts N sagas
-over HTTP with bounded concurrency (every second one is refused payment and compensates) and polls
-each one's status URL until it is terminal; storage requests are split between the app's ledger
-tables and the task hub's. The same saga shape then runs on durabletask's in-memory backend.
-Prints a Markdown table; `--write FILE` also records it with the machine it ran on.
+On each runtime, N sagas with bounded concurrency (every second one is refused payment and
+compensates); each client starts a saga and polls its status until it is terminal.
+
+  durable_host  the app on durable_host (a subprocess) and its own Azurite with its access log on,
+                seeded with rich and broke customers and many SKUs; sagas start and are polled
+                over HTTP. Storage requests are split between the app's ledger tables and the
+                task hub's.
+  dbos          the same saga shape on DBOS Transact, checkpointing to a SQLite file, in one
+                process with its clients.
+  durabletask   the same saga shape on durabletask-python's in-memory backend, in one process
+                with its clients.
+
+Prints a Markdown table and the ratios of ours to each peer; `--write FILE` also records them with
+the machine they ran on.
 """
 
 from __future__ import annotations
@@ -21,15 +29,17 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 
+from bench.dbos_peer import run_dbos
 from bench.host import LEDGER_SOURCE
 from bench.peer import run_peer
-from bench.stats import RunResult, process_cpu_seconds, table
+from bench.stats import RunResult, process_cpu_seconds, ratios, table
 from durable_host.azurite import Azurite, free_port
 from durable_host.config import read_host_settings, resolve_hub_name
 from saga.settings import load_settings
@@ -42,6 +52,7 @@ TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 SPREAD = 64
 # The app's ledger tables are named with this prefix (SAGA_TABLE_PREFIX).
 LEDGER_PREFIX = "Bench"
+OURS = "durable_host + Azurite"
 
 
 def _sku(index: int) -> str:
@@ -204,7 +215,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
     return RunResult(
-        name="durable_host + Azurite",
+        name=OURS,
         sagas=sagas,
         seconds=elapsed,
         latencies=[latency for latency, _ in results],
@@ -239,21 +250,21 @@ def machine() -> str:
 
 
 def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) -> str:
-    ours, peer = results
-    ratio = ours.rate / peer.rate if peer.rate else float("nan")
     text = (
         f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
-        f"{poll * 1000:.0f} ms.\n\n"
-        + table(results)
-        + f"\nRatio ours/peer (sagas/s): **{ratio:.2f}**\n"
+        f"{poll * 1000:.0f} ms.\n\n" + table(results)
     )
-    cores = os.cpu_count() or 1
-    if ours.cpu_seconds:
+    ours = next((result for result in results if result.name == OURS), None)
+    peers = [result for result in results if result.name != OURS]
+    if ours is not None and peers:
+        text += "\n" + ratios(ours, peers)
+    if ours is not None and ours.cpu_seconds:
         # Whatever the scheduling, the machine cannot run more sagas per second than this.
+        cores = os.cpu_count() or 1
         ceiling = cores * 1000 / ours.cpu_ms_per_saga
         text += (
             f"\nAt {ours.cpu_ms_per_saga:.0f} CPU ms per saga, {cores} cores run at most "
-            f"{ceiling:.0f} sagas/s on durable_host + Azurite.\n"
+            f"{ceiling:.0f} sagas/s on {OURS}.\n"
         )
     return text
 
@@ -271,19 +282,46 @@ def record_latest(path: Path, latest: str) -> None:
         path.write_text(f"# Benchmarks\n\n{block}\n")
 
 
+# Each runtime's run, in the order of the table: ours first, then the peers.
+RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
+    "durable_host": run_durable_host,
+    "dbos": run_dbos,
+    "durabletask": run_peer,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.saga_bench", description=__doc__)
-    parser.add_argument("--sagas", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--poll-ms", type=int, default=50, help="status poll interval")
-    parser.add_argument("--write", type=Path, help="also write the table into this Markdown file")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.saga_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sagas", type=int, default=1000, help="sagas per runtime (1000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="sagas in flight at once, per runtime (32)"
+    )
+    parser.add_argument("--poll-ms", type=int, default=50, help="status poll interval (50)")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        choices=RUNTIMES,
+        default=list(RUNTIMES),
+        metavar="RUNTIME",
+        help=f"which runtimes to run, of {', '.join(RUNTIMES)} (all)",
+    )
+    parser.add_argument(
+        "--write", type=Path, help="also write the table into this Markdown file (all runtimes)"
+    )
     args = parser.parse_args(argv)
     if args.sagas < 2 or args.concurrency < 1 or args.poll_ms < 1:
         parser.error("--sagas must be at least 2, --concurrency and --poll-ms at least 1")
+    if args.write and set(args.runtimes) != set(RUNTIMES):
+        parser.error("--write records a run of every runtime; leave out --runtimes")
     poll = args.poll_ms / 1000
     results = [
-        run_durable_host(args.sagas, args.concurrency, poll),
-        run_peer(args.sagas, args.concurrency, poll),
+        run(args.sagas, args.concurrency, poll)
+        for name, run in RUNTIMES.items()
+        if name in args.runtimes
     ]
     text = report(results, args.sagas, args.concurrency, poll)
     print(text)

@@ -28,6 +28,8 @@ class RunResult:
     # Requests to storage during the run, by part ("ledgers", "task hub", ...); None when the
     # runtime keeps its state in memory.
     storage_requests: dict[str, int] | None
+    # What one request is, when it is not a storage service's request ("SQLite statements").
+    storage_unit: str = ""
     # CPU seconds spent during the run, by process ("host", "Azurite", "load generator", ...).
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -47,12 +49,13 @@ class RunResult:
         if self.storage_requests is None:
             return "n/a (memory)"
         total = sum(self.storage_requests.values()) / self.sagas
-        if len(self.storage_requests) == 1:
-            return f"{total:.1f}"
-        parts = " + ".join(
-            f"{part} {count / self.sagas:.1f}" for part, count in self.storage_requests.items()
-        )
-        return f"{total:.1f} ({parts})"
+        text = f"{total:.1f} {self.storage_unit}".rstrip()
+        if len(self.storage_requests) > 1:
+            parts = " + ".join(
+                f"{part} {count / self.sagas:.1f}" for part, count in self.storage_requests.items()
+            )
+            text += f" ({parts})"
+        return text
 
     @property
     def cpu_ms_per_saga(self) -> float:
@@ -86,3 +89,18 @@ def table(results: list[RunResult]) -> str:
         for r in results
     ]
     return header + "\n".join(rows) + "\n"
+
+
+def ratios(ours: RunResult, peers: list[RunResult]) -> str:
+    """Ours against each peer: above 1, ours runs more sagas/s, or spends more CPU per saga."""
+    header = "| ratio | sagas/s | CPU ms/saga |\n|---|---:|---:|\n"
+    rows = [
+        f"| ours / {peer.name} | {_ratio(ours.rate, peer.rate)} | "
+        f"{_ratio(ours.cpu_ms_per_saga, peer.cpu_ms_per_saga)} |"
+        for peer in peers
+    ]
+    return header + "\n".join(rows) + "\n"
+
+
+def _ratio(ours: float, peer: float) -> str:
+    return f"{ours / peer:.2f}" if peer else "n/a"
