@@ -61,42 +61,36 @@ _POLLING: ContextVar[bool] = ContextVar("polling", default=False)
 
 
 # Durable Functions' RetryOptions wait the same interval between attempts (backoff coefficient 1).
-@DBOS.step(
+_FORWARD_STEP = DBOS.step(
     retries_allowed=True,
     max_attempts=STEP_ATTEMPTS,
     interval_seconds=STEP_RETRY_SECONDS,
     backoff_rate=1.0,
 )
+_ROLLBACK_STEP = DBOS.step(
+    retries_allowed=True,
+    max_attempts=ROLLBACK_ATTEMPTS,
+    interval_seconds=ROLLBACK_RETRY_SECONDS,
+    backoff_rate=1.0,
+)
+
+
+@_FORWARD_STEP
 async def reserve(order: Order) -> Answer:
     return _LEDGER.reserve(order)
 
 
-@DBOS.step(
-    retries_allowed=True,
-    max_attempts=STEP_ATTEMPTS,
-    interval_seconds=STEP_RETRY_SECONDS,
-    backoff_rate=1.0,
-)
+@_FORWARD_STEP
 async def charge(order: Order) -> Answer:
     return _LEDGER.charge(order)
 
 
-@DBOS.step(
-    retries_allowed=True,
-    max_attempts=ROLLBACK_ATTEMPTS,
-    interval_seconds=ROLLBACK_RETRY_SECONDS,
-    backoff_rate=1.0,
-)
+@_ROLLBACK_STEP
 async def release(order: Order) -> Answer:
     return _LEDGER.release(order)
 
 
-@DBOS.step(
-    retries_allowed=True,
-    max_attempts=ROLLBACK_ATTEMPTS,
-    interval_seconds=ROLLBACK_RETRY_SECONDS,
-    backoff_rate=1.0,
-)
+@_ROLLBACK_STEP
 async def refund(order: Order) -> Answer:
     return _LEDGER.refund(order)
 
