@@ -10,12 +10,24 @@ it was; durable_host's own client (aiohttp) keeps 127.0.0.1. Nothing else change
 from __future__ import annotations
 
 import runpy
+import socket
 from typing import Any
 
 import requests.adapters
 
-# All of 127.0.0.0/8 is loopback on Linux, so this needs no setup and reaches Azurite on 127.0.0.1.
+# All of 127.0.0.0/8 is loopback on Linux, so this needs no setup and reaches Azurite on 127.0.0.1
+# (other systems may have only 127.0.0.1: see can_tag).
 LEDGER_SOURCE = "127.0.0.2"
+
+
+def can_tag() -> bool:
+    """Whether this machine lets a socket bind LEDGER_SOURCE."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LEDGER_SOURCE, 0))
+        except OSError:
+            return False
+    return True
 
 
 def tag_app_connections() -> None:
@@ -40,5 +52,6 @@ def tag_app_connections() -> None:
 
 
 if __name__ == "__main__":
-    tag_app_connections()
+    if can_tag():
+        tag_app_connections()
     runpy.run_module("durable_host", run_name="__main__", alter_sys=True)

@@ -37,7 +37,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.dbos_peer import run_dbos
-from bench.host import LEDGER_SOURCE
+from bench.host import LEDGER_SOURCE, can_tag
 from bench.peer import run_peer
 from bench.stats import RunResult, process_cpu_seconds, ratios, table
 from durable_host.azurite import Azurite, free_port
@@ -148,12 +148,13 @@ async def _load(
 _ACCESS = re.compile(r'^(?P<source>\S+) .*?"[A-Z]+ /[^/\s]+/(?P<resource>[^\s(?]*)')
 
 
-def storage_requests(log_file: Path, hub: str) -> Counter[str]:
+def storage_requests(log_file: Path, hub: str, tagged: bool) -> Counter[str]:
     """Requests in Azurite's access log so far, as the app's ledgers' or the task hub's.
 
     A request is the ledgers' when the table it names starts with LEDGER_PREFIX, the task hub's
-    when it starts with the hub's name. A batch (`$batch`) names no table: it is the ledgers' when
-    it came from LEDGER_SOURCE (see bench.host), the task hub's otherwise.
+    when it starts with the hub's name. A batch (`$batch`) names no table: when the app's
+    connections were `tagged` (see bench.host), it is the ledgers' if it came from LEDGER_SOURCE
+    and the task hub's otherwise; untagged, it counts as other.
     """
     counts: Counter[str] = Counter()
     with open(log_file, encoding="utf-8", errors="replace") as log:
@@ -166,7 +167,7 @@ def storage_requests(log_file: Path, hub: str) -> Counter[str]:
                 counts["task hub"] += 1
             elif table.startswith(LEDGER_PREFIX.lower()):
                 counts["ledgers"] += 1
-            elif table == "$batch" or table == "tables":
+            elif tagged and table in ("$batch", "tables"):
                 counts["ledgers" if match["source"] == LEDGER_SOURCE else "task hub"] += 1
             else:
                 counts["other"] += 1
@@ -187,6 +188,12 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
         with azurite:
             environ = _app_environment(azurite.connection_string)
             hub = resolve_hub_name(None, read_host_settings(ROOT, environ), environ)
+            tagged = can_tag()
+            if not tagged:
+                print(
+                    f"{LEDGER_SOURCE} is not a local address here: storage batches count as other",
+                    file=sys.stderr,
+                )
             _seed(environ, sagas)
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
@@ -201,7 +208,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                 )
                 try:
                     asyncio.run(_wait_until_serving(base_url, process))
-                    before = storage_requests(azurite.log_file, hub)
+                    before = storage_requests(azurite.log_file, hub, tagged)
                     processes = {"host": process.pid, "Azurite": azurite.pid}
                     cpu_before = _cpu_seconds(processes)
                     elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
@@ -210,7 +217,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                         for name, seconds in _cpu_seconds(processes).items()
                         if name in cpu_before
                     }
-                    requests = storage_requests(azurite.log_file, hub) - before
+                    requests = storage_requests(azurite.log_file, hub, tagged) - before
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
