@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,70 +22,63 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 from durabletask import client, task, worker
 from durabletask.testing import create_test_backend
 
+from bench.ledger import (
+    ROLLBACK_ATTEMPTS,
+    ROLLBACK_RETRY_SECONDS,
+    STEP_ATTEMPTS,
+    STEP_DEADLINE_SECONDS,
+    STEP_RETRY_SECONDS,
+    Answer,
+    MemoryLedger,
+    Order,
+    order_for,
+)
 from bench.stats import RunResult
 from durable_host.azurite import free_port
 
-
-class _MemoryLedger:
-    """Stock and wallet with idempotency records, enough to make the activities do real work."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.stock = 10**9
-        self.balance = 10**9
-        self.reserved: dict[str, str] = {}
-        self.charged: dict[str, str] = {}
-
-    def forward(self, records: dict[str, str], order_id: str, refuse: bool) -> dict[str, Any]:
-        with self._lock:
-            if order_id in records:
-                return {"ok": records[order_id] == "done"}
-            records[order_id] = "refused" if refuse else "done"
-            return {"ok": not refuse}
-
-    def rollback(self, records: dict[str, str], order_id: str) -> dict[str, Any]:
-        with self._lock:
-            records[order_id] = "rolled_back"
-            return {"ok": True}
-
-
-_LEDGER = _MemoryLedger()
+_LEDGER = MemoryLedger()
 _TERMINAL = {
     client.OrchestrationStatus.COMPLETED,
     client.OrchestrationStatus.FAILED,
     client.OrchestrationStatus.TERMINATED,
 }
-_RETRY = task.RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=3)
+_STEP_RETRY = task.RetryPolicy(
+    first_retry_interval=timedelta(seconds=STEP_RETRY_SECONDS), max_number_of_attempts=STEP_ATTEMPTS
+)
+_ROLLBACK_RETRY = task.RetryPolicy(
+    first_retry_interval=timedelta(seconds=ROLLBACK_RETRY_SECONDS),
+    max_number_of_attempts=ROLLBACK_ATTEMPTS,
+)
 
 
-def reserve(ctx: task.ActivityContext, order: dict[str, Any]) -> dict[str, Any]:
-    return _LEDGER.forward(_LEDGER.reserved, order["orderId"], refuse=False)
+def reserve(ctx: task.ActivityContext, order: Order) -> Answer:
+    return _LEDGER.reserve(order)
 
 
-def charge(ctx: task.ActivityContext, order: dict[str, Any]) -> dict[str, Any]:
-    return _LEDGER.forward(_LEDGER.charged, order["orderId"], refuse=order["refusePayment"])
+def charge(ctx: task.ActivityContext, order: Order) -> Answer:
+    return _LEDGER.charge(order)
 
 
-def release(ctx: task.ActivityContext, order: dict[str, Any]) -> dict[str, Any]:
-    return _LEDGER.rollback(_LEDGER.reserved, order["orderId"])
+def release(ctx: task.ActivityContext, order: Order) -> Answer:
+    return _LEDGER.release(order)
 
 
-def refund(ctx: task.ActivityContext, order: dict[str, Any]) -> dict[str, Any]:
-    return _LEDGER.rollback(_LEDGER.charged, order["orderId"])
+def refund(ctx: task.ActivityContext, order: Order) -> Answer:
+    return _LEDGER.refund(order)
 
 
-def saga(ctx: task.OrchestrationContext, order: dict[str, Any]) -> Generator[Any, Any, str]:
-    steps = [
-        ctx.call_activity(reserve, input=order, retry_policy=_RETRY),
-        ctx.call_activity(charge, input=order, retry_policy=_RETRY),
+def saga(ctx: task.OrchestrationContext, order: Order) -> Generator[Any, Any, str]:
+    steps: list[task.Task[Answer]] = [
+        ctx.call_activity(reserve, input=order, retry_policy=_STEP_RETRY),
+        ctx.call_activity(charge, input=order, retry_policy=_STEP_RETRY),
     ]
-    deadline = ctx.create_timer(timedelta(seconds=60))
+    deadline = ctx.create_timer(timedelta(seconds=STEP_DEADLINE_SECONDS))
     settled = yield task.when_any([task.when_all(steps), deadline])
     if settled is deadline or not all(step.get_result()["ok"] for step in steps):
         yield task.when_all(
             [
-                ctx.call_activity(release, input=order, retry_policy=_RETRY),
-                ctx.call_activity(refund, input=order, retry_policy=_RETRY),
+                ctx.call_activity(release, input=order, retry_policy=_ROLLBACK_RETRY),
+                ctx.call_activity(refund, input=order, retry_policy=_ROLLBACK_RETRY),
             ]
         )
         return "compensated"
@@ -111,8 +103,10 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
 
     def one(index: int) -> None:
         began = time.perf_counter()
-        order = {"orderId": f"peer-{index}", "refusePayment": index % 2 == 1}
-        instance = hub.schedule_new_orchestration(saga, input=order, instance_id=order["orderId"])
+        started = order_for("durabletask", index)
+        instance = hub.schedule_new_orchestration(
+            saga, input=started, instance_id=started["orderId"]
+        )
         # Poll like the HTTP benchmark does: the backend's blocking wait holds one of its ten server
         # threads per waiter and starves its own workers under higher concurrency.
         deadline = time.monotonic() + 300

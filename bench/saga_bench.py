@@ -1,11 +1,19 @@
-"""`make bench`: sagas per second and latency on durable_host + Azurite, against the in-memory peer.
+"""`make bench`: sagas per second, latency, storage requests and CPU per saga, on three runtimes.
 
-Starts its own Azurite (with its access log on, to count storage requests) and the app on
-durable_host as a subprocess, seeds rich and broke customers and many SKUs, then starts N sagas
-over HTTP with bounded concurrency (every second one is refused payment and compensates) and polls
-each one's status URL until it is terminal. The same saga shape then runs on durabletask's
-in-memory backend.
-Prints a Markdown table; `--write FILE` also records it with the machine it ran on.
+On each runtime, N sagas with bounded concurrency (every second one is refused payment and
+compensates); each client starts a saga and polls its status until it is terminal.
+
+  durable_host  the app on durable_host (a subprocess) and its own Azurite with its access log on,
+                seeded with rich and broke customers and many SKUs; sagas start and are polled
+                over HTTP. Storage requests are split between the app's ledger tables and the
+                task hub's.
+  dbos          the same saga shape on DBOS Transact, checkpointing to a SQLite file, in one
+                process with its clients.
+  durabletask   the same saga shape on durabletask-python's in-memory backend, in one process
+                with its clients.
+
+Prints a Markdown table and the ratios of ours to each peer; `--write FILE` also records them with
+the machine they ran on.
 """
 
 from __future__ import annotations
@@ -14,20 +22,26 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 
+from bench.dbos_peer import run_dbos
+from bench.host import LEDGER_SOURCE, can_tag
 from bench.peer import run_peer
-from bench.stats import RunResult, process_cpu_seconds, table
+from bench.stats import RunResult, process_cpu_seconds, ratios, table
 from durable_host.azurite import Azurite, free_port
+from durable_host.config import read_host_settings, resolve_hub_name
 from saga.settings import load_settings
 from saga.storage import open_ledgers
 
@@ -36,6 +50,9 @@ TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 # Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
 # a single entity, not the orchestration runtime.
 SPREAD = 64
+# The app's ledger tables are named with this prefix (SAGA_TABLE_PREFIX).
+LEDGER_PREFIX = "Bench"
+OURS = "durable_host + Azurite"
 
 
 def _sku(index: int) -> str:
@@ -53,7 +70,7 @@ def _app_environment(connection_string: str) -> dict[str, str]:
     environ.update(
         AzureWebJobsStorage=connection_string,
         SAGA_DEMO_DATA="true",
-        SAGA_TABLE_PREFIX="Bench",
+        SAGA_TABLE_PREFIX=LEDGER_PREFIX,
         PYTHONUNBUFFERED="1",
     )
     for name in ("SAGA_FAULT_TRANSIENT", "SAGA_FAULT_STALL"):
@@ -127,15 +144,60 @@ async def _load(
         return time.perf_counter() - began, list(results)
 
 
+# An access log line: `127.0.0.1 - - [date] "POST /devstoreaccount1/SagaHubHistory HTTP/1.1" 204 -`.
+_ACCESS = re.compile(r'^(?P<source>\S+) .*?"[A-Z]+ /[^/\s]+/(?P<resource>[^\s(?]*)')
+
+
+def storage_requests(log_file: Path, hub: str, tagged: bool) -> Counter[str]:
+    """Requests in Azurite's access log so far, as the app's ledgers' or the task hub's.
+
+    A request is the ledgers' when the table it names starts with LEDGER_PREFIX, the task hub's
+    when it starts with the hub's name. A batch (`$batch`) names no table: when the app's
+    connections were `tagged` (see bench.host), it is the ledgers' if it came from LEDGER_SOURCE
+    and the task hub's otherwise; untagged, it counts as other.
+    """
+    counts: Counter[str] = Counter()
+    with open(log_file, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            match = _ACCESS.match(line)
+            if match is None or ' HTTP/1.1" ' not in line:
+                continue
+            table = match["resource"].lower()
+            if table.startswith(hub.lower()):
+                counts["task hub"] += 1
+            elif table.startswith(LEDGER_PREFIX.lower()):
+                counts["ledgers"] += 1
+            elif tagged and table in ("$batch", "tables"):
+                counts["ledgers" if match["source"] == LEDGER_SOURCE else "task hub"] += 1
+            else:
+                counts["other"] += 1
+    return counts
+
+
+def _by_part(requests: Counter[str]) -> dict[str, int]:
+    """The ledgers' and the task hub's requests, and any other only when there were some."""
+    parts = {"ledgers": requests["ledgers"], "task hub": requests["task hub"]}
+    if requests["other"]:
+        parts["other"] = requests["other"]
+    return parts
+
+
 def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
         with azurite:
             environ = _app_environment(azurite.connection_string)
+            hub = resolve_hub_name(None, read_host_settings(ROOT, environ), environ)
+            tagged = can_tag()
+            if not tagged:
+                print(
+                    f"{LEDGER_SOURCE} is not a local address here: storage batches count as other",
+                    file=sys.stderr,
+                )
             _seed(environ, sagas)
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
-            command = [sys.executable, "-m", "durable_host", "--app-dir", str(ROOT)]
+            command = [sys.executable, "-m", "bench.host", "--app-dir", str(ROOT)]
             with open(Path(scratch) / "host.log", "wb") as log:
                 process = subprocess.Popen(
                     [*command, "--port", str(port)],
@@ -146,7 +208,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                 )
                 try:
                     asyncio.run(_wait_until_serving(base_url, process))
-                    before = azurite.requests_served()
+                    before = storage_requests(azurite.log_file, hub, tagged)
                     processes = {"host": process.pid, "Azurite": azurite.pid}
                     cpu_before = _cpu_seconds(processes)
                     elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
@@ -155,17 +217,17 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                         for name, seconds in _cpu_seconds(processes).items()
                         if name in cpu_before
                     }
-                    requests = azurite.requests_served() - before
+                    requests = storage_requests(azurite.log_file, hub, tagged) - before
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
     return RunResult(
-        name="durable_host + Azurite",
+        name=OURS,
         sagas=sagas,
         seconds=elapsed,
         latencies=[latency for latency, _ in results],
         outcomes=[outcome for _, outcome in results],
-        storage_requests=requests,
+        storage_requests=_by_part(requests),
         cpu_seconds=cpu,
     )
 
@@ -195,21 +257,21 @@ def machine() -> str:
 
 
 def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) -> str:
-    ours, peer = results
-    ratio = ours.rate / peer.rate if peer.rate else float("nan")
     text = (
         f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
-        f"{poll * 1000:.0f} ms.\n\n"
-        + table(results)
-        + f"\nRatio ours/peer (sagas/s): **{ratio:.2f}**\n"
+        f"{poll * 1000:.0f} ms.\n\n" + table(results)
     )
-    cores = os.cpu_count() or 1
-    if ours.cpu_seconds:
+    ours = next((result for result in results if result.name == OURS), None)
+    peers = [result for result in results if result.name != OURS]
+    if ours is not None and peers:
+        text += "\n" + ratios(ours, peers)
+    if ours is not None and ours.cpu_seconds:
         # Whatever the scheduling, the machine cannot run more sagas per second than this.
+        cores = os.cpu_count() or 1
         ceiling = cores * 1000 / ours.cpu_ms_per_saga
         text += (
             f"\nAt {ours.cpu_ms_per_saga:.0f} CPU ms per saga, {cores} cores run at most "
-            f"{ceiling:.0f} sagas/s on durable_host + Azurite.\n"
+            f"{ceiling:.0f} sagas/s on {OURS}.\n"
         )
     return text
 
@@ -227,19 +289,46 @@ def record_latest(path: Path, latest: str) -> None:
         path.write_text(f"# Benchmarks\n\n{block}\n")
 
 
+# Each runtime's run, in the order of the table: ours first, then the peers.
+RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
+    "durable_host": run_durable_host,
+    "dbos": run_dbos,
+    "durabletask": run_peer,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.saga_bench", description=__doc__)
-    parser.add_argument("--sagas", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--poll-ms", type=int, default=50, help="status poll interval")
-    parser.add_argument("--write", type=Path, help="also write the table into this Markdown file")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.saga_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sagas", type=int, default=1000, help="sagas per runtime (1000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="sagas in flight at once, per runtime (32)"
+    )
+    parser.add_argument("--poll-ms", type=int, default=50, help="status poll interval (50)")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        choices=RUNTIMES,
+        default=list(RUNTIMES),
+        metavar="RUNTIME",
+        help=f"which runtimes to run, of {', '.join(RUNTIMES)} (all)",
+    )
+    parser.add_argument(
+        "--write", type=Path, help="also write the table into this Markdown file (all runtimes)"
+    )
     args = parser.parse_args(argv)
     if args.sagas < 2 or args.concurrency < 1 or args.poll_ms < 1:
         parser.error("--sagas must be at least 2, --concurrency and --poll-ms at least 1")
+    if args.write and set(args.runtimes) != set(RUNTIMES):
+        parser.error("--write records a run of every runtime; leave out --runtimes")
     poll = args.poll_ms / 1000
     results = [
-        run_durable_host(args.sagas, args.concurrency, poll),
-        run_peer(args.sagas, args.concurrency, poll),
+        run(args.sagas, args.concurrency, poll)
+        for name, run in RUNTIMES.items()
+        if name in args.runtimes
     ]
     text = report(results, args.sagas, args.concurrency, poll)
     print(text)

@@ -25,7 +25,11 @@ class RunResult:
     seconds: float
     latencies: list[float]
     outcomes: list[str]
-    storage_requests: int | None
+    # Requests to storage during the run, by part ("ledgers", "task hub", ...); None when the
+    # runtime keeps its state in memory.
+    storage_requests: dict[str, int] | None
+    # What one request is, when it is not a storage service's request ("SQLite statements").
+    storage_unit: str = ""
     # CPU seconds spent during the run, by process ("host", "Azurite", "load generator", ...).
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -40,11 +44,18 @@ class RunResult:
         index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
         return ordered[index]
 
-    @property
-    def requests_per_saga(self) -> str:
+    def storage_summary(self) -> str:
+        """Storage requests per saga, by part where there are several."""
         if self.storage_requests is None:
             return "n/a (memory)"
-        return f"{self.storage_requests / self.sagas:.1f}"
+        total = sum(self.storage_requests.values()) / self.sagas
+        text = f"{total:.1f} {self.storage_unit}".rstrip()
+        if len(self.storage_requests) > 1:
+            parts = " + ".join(
+                f"{part} {count / self.sagas:.1f}" for part, count in self.storage_requests.items()
+            )
+            text += f" ({parts})"
+        return text
 
     @property
     def cpu_ms_per_saga(self) -> float:
@@ -69,12 +80,27 @@ def table(results: list[RunResult]) -> str:
     header = (
         "| runtime | sagas | sagas/s | p50 ms | p95 ms | p99 ms "
         "| storage requests/saga | CPU ms/saga | outcomes |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|---|\n"
+        "|---|---:|---:|---:|---:|---:|---|---|---|\n"
     )
     rows = [
         f"| {r.name} | {r.sagas} | {r.rate:.1f} | {r.percentile(50) * 1000:.0f} | "
         f"{r.percentile(95) * 1000:.0f} | {r.percentile(99) * 1000:.0f} | "
-        f"{r.requests_per_saga} | {r.cpu_summary()} | {r.outcome_summary()} |"
+        f"{r.storage_summary()} | {r.cpu_summary()} | {r.outcome_summary()} |"
         for r in results
     ]
     return header + "\n".join(rows) + "\n"
+
+
+def ratios(ours: RunResult, peers: list[RunResult]) -> str:
+    """Ours against each peer: above 1, ours runs more sagas/s, or spends more CPU per saga."""
+    header = "| ratio | sagas/s | CPU ms/saga |\n|---|---:|---:|\n"
+    rows = [
+        f"| ours / {peer.name} | {_ratio(ours.rate, peer.rate)} | "
+        f"{_ratio(ours.cpu_ms_per_saga, peer.cpu_ms_per_saga)} |"
+        for peer in peers
+    ]
+    return header + "\n".join(rows) + "\n"
+
+
+def _ratio(ours: float, peer: float) -> str:
+    return f"{ours / peer:.2f}" if peer else "n/a"
