@@ -177,7 +177,7 @@ class FunctionApp:
             result, _ = await self._invoke(spec, {spec.trigger.name: value})
             return bindings.activity_output(result)
         except Exception as error:
-            raise _activity_error(spec.name, error) from error
+            raise activity_error(spec.name, error) from error
 
     # HTTP
 
@@ -257,7 +257,7 @@ class FunctionApp:
         return result, outputs
 
 
-def _activity_error(name: str, error: BaseException) -> ActivityError:
+def activity_error(name: str, error: BaseException) -> ActivityError:
     """TaskFailed's Reason and Details as the extension builds them from the worker's failure:
     the worker reports "{type}: {message}", the host frames it as an RpcException, and the
     extension keeps the text after its "Exception:" label (leading space included)."""

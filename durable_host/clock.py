@@ -82,9 +82,9 @@ class WorkTracker:
 
     def end(self) -> None:
         with self._lock:
-            self._count -= 1
-            if self._count < 0:
+            if self._count == 0:
                 raise RuntimeError("WorkTracker.end() without a matching begin()")
+            self._count -= 1
         self._signal()
 
     @contextlib.contextmanager
@@ -149,6 +149,10 @@ class _Timer:
     callback: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
 
+    # Ordered by due time for the heap, but each timer is its own entity (the engine keeps its
+    # handles in a set).
+    __hash__ = object.__hash__
+
     def cancel(self) -> None:
         self.cancelled = True
 
@@ -180,6 +184,15 @@ class VirtualClock:
 
     def now(self) -> datetime:
         return self._now
+
+    @property
+    def auto_advance(self) -> bool:
+        return self._auto
+
+    @auto_advance.setter
+    def auto_advance(self, value: bool) -> None:
+        self._auto = value
+        self._changed.set()
 
     def call_at(self, when: datetime, callback: Callable[[], None]) -> TimerHandle:
         timer = _Timer(max(utc(when), self._now), next(self._order), callback)

@@ -118,6 +118,7 @@ class Engine:
             max_workers=options.max_concurrent_orchestrators, thread_name_prefix="episode"
         )
         self._busy = 0
+        self._observers: list[Callable[[InstanceRecord], None]] = []
         self._started = False
 
     @property
@@ -173,6 +174,11 @@ class Engine:
             self._end()
         self._started = False
         await self.store.close()
+
+    def watch(self, observer: Callable[[InstanceRecord], None]) -> None:
+        """Call `observer` with an instance's status each time an episode of it has checkpointed
+        (a test waiting for a status wakes then instead of polling)."""
+        self._observers.append(observer)
 
     @property
     def idle(self) -> bool:
@@ -512,6 +518,8 @@ class Engine:
             self._remember_finished(decision.record)
         else:
             self._cache[instance_id] = execution
+        for observer in self._observers:
+            observer(decision.record)
 
     async def _dispatch(self, decision: Decision) -> None:
         record = decision.record

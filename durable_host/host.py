@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +61,7 @@ class LocalHost:
         hub_name: str | None = None,
         storage: str = TABLE_STORAGE,
         virtual_time: bool = False,
+        virtual_start: datetime | None = None,
         store: TaskHubStore | None = None,
         invoker: Callable[[FunctionApp], FunctionInvoker] | None = None,
     ) -> None:
@@ -75,7 +77,9 @@ class LocalHost:
         self.base_url = ""
         self.skipped_settings: list[str] = []
         self.tracker = WorkTracker()
-        self.clock: Clock = VirtualClock(self.tracker) if virtual_time else SystemClock()
+        self.clock: Clock = (
+            VirtualClock(self.tracker, virtual_start) if virtual_time else SystemClock()
+        )
         self._given_store = store
         self._wrap_invoker = invoker
         self._previous_environment: dict[str, str | None] = {}

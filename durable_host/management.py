@@ -112,7 +112,7 @@ def _format_time(moment: datetime | None) -> str | None:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_json_text(text: str | None) -> Any:
+def parse_json_text(text: str | None) -> Any:
     """Stored values are JSON text; the API shows them parsed, or raw when they are not JSON."""
     if text is None:
         return None
@@ -236,7 +236,7 @@ class _ManagementApi:
         while True:
             record = await self.engine.get_status(instance_id)
             if record is not None and record.runtime_status == OrchestrationStatus.Completed:
-                return web.json_response(_parse_json_text(record.output))
+                return web.json_response(parse_json_text(record.output))
             if record is not None and record.is_terminal:
                 return web.json_response(await self._payload(record, False, False, True))
             if time.monotonic() + interval > deadline:
@@ -271,9 +271,9 @@ class _ManagementApi:
             "name": record.name,
             "instanceId": record.instance_id,
             "runtimeStatus": record.runtime_status.name,
-            "input": _parse_json_text(record.input) if show_input else None,
-            "customStatus": _parse_json_text(record.custom_status),
-            "output": _parse_json_text(record.output),
+            "input": parse_json_text(record.input) if show_input else None,
+            "customStatus": parse_json_text(record.custom_status),
+            "output": parse_json_text(record.output),
             "createdTime": _format_time(record.created_time),
             "lastUpdatedTime": _format_time(record.last_updated_time),
         }
@@ -438,7 +438,7 @@ def public_history(
             item.pop("TaskScheduledId", None)
             if kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
                 if show_output:
-                    item["Result"] = _parse_json_text(item.get("Result"))
+                    item["Result"] = parse_json_text(item.get("Result"))
                 else:
                     item.pop("Result", None)
         elif kind == EventType.ExecutionStarted:
@@ -448,7 +448,7 @@ def public_history(
         elif kind == EventType.ExecutionCompleted:
             item["OrchestrationStatus"] = OrchestrationStatus(item["OrchestrationStatus"]).name
             if show_output:
-                item["Result"] = _parse_json_text(item.get("Result"))
+                item["Result"] = parse_json_text(item.get("Result"))
             else:
                 item.pop("Result", None)
         elif kind == EventType.TimerFired:

@@ -7,12 +7,14 @@ import logging
 import re
 import socket
 import time
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 from aiohttp import web
+from yarl import URL
 
 from durable_host.app import FunctionApp
-from durable_host.bindings import http_request_datum
+from durable_host.bindings import HttpResult, http_request_datum
 from durable_host.config import StartupError
 from durable_host.engine import Engine
 from durable_host.management import add_management_routes, client_binding_payload
@@ -85,45 +87,56 @@ class AppServer:
         uptime = int((time.monotonic() - self._started_at) * 1000)
         return web.json_response({"state": "Running", "processUptime": uptime})
 
-    def _function_path(self, path: str) -> str | None:
-        """The part of the path after the route prefix, or None when outside it."""
-        prefix = self.app.settings.route_prefix
-        if not prefix:
-            return path
-        head = "/" + prefix.lower()
-        lowered = path.lower()
-        if lowered == head or lowered.startswith(head + "/"):
-            return path[len(head) :]
-        return None
-
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = self._function_path(_decoded_path(request.raw_path))
-        found = self.app.routes.resolve(path, request.method) if path is not None else None
-        if found is None:
-            return web.Response(status=404)
-        if not isinstance(found, RouteMatch):
-            return web.Response(status=405, headers={"Allow": ", ".join(sorted(found))})
-        name = found.route.function_name
-        datum = http_request_datum(
+        result = await call_http_function(
+            self.app,
             request.method,
-            str(request.url),
+            request.url,
             request.headers.items(),
-            request.query.items(),
-            found.values,
             await request.read(),
         )
-        try:
-            result = await self.app.run_http(name, datum)
-        except Exception:
-            log.exception("Exception while executing function: Functions.%s", name)
-            return web.Response(
-                status=500,
-                text=f"Exception while executing function: Functions.{name}",
-            )
         response = web.Response(status=result.status, body=result.body)
         for header, value in result.headers:
             response.headers.add(header, value)
         return response
+
+
+async def call_http_function(
+    app: FunctionApp,
+    method: str,
+    url: URL,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+) -> HttpResult:
+    """Route a request to the app's HTTP function and run it, answering as the host does: 404 for
+    no route, 405 for a route without that method, 500 when the function raises. The server calls
+    it for every request; the test kit calls it in-process, with no port."""
+    path = _function_path(app, _decoded_path(url.raw_path))
+    found = app.routes.resolve(path, method) if path is not None else None
+    if found is None:
+        return HttpResult(404, [], b"")
+    if not isinstance(found, RouteMatch):
+        return HttpResult(405, [("Allow", ", ".join(sorted(found)))], b"")
+    name = found.route.function_name
+    datum = http_request_datum(method, str(url), headers, url.query.items(), found.values, body)
+    try:
+        return await app.run_http(name, datum)
+    except Exception:
+        log.exception("Exception while executing function: Functions.%s", name)
+        text = f"Exception while executing function: Functions.{name}"
+        return HttpResult(500, [("Content-Type", "text/plain; charset=utf-8")], text.encode())
+
+
+def _function_path(app: FunctionApp, path: str) -> str | None:
+    """The part of the path after the route prefix, or None when outside it."""
+    prefix = app.settings.route_prefix
+    if not prefix:
+        return path
+    head = "/" + prefix.lower()
+    lowered = path.lower()
+    if lowered == head or lowered.startswith(head + "/"):
+        return path[len(head) :]
+    return None
 
 
 def _decoded_path(raw_path: str) -> str:

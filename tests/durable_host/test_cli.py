@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ HTTP_FUNCTION = (
     "def main(req: func.HttpRequest) -> func.HttpResponse:\n"
     "    return func.HttpResponse('served')\n"
 )
+JSON = {"Content-Type": "application/json"}
 PING_BINDINGS = [
     {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "ping"},
     {"type": "http", "direction": "out", "name": "$return"},
@@ -286,3 +288,35 @@ def test_sigint_does_not_wait_for_a_long_running_activity(
     stopping = time.monotonic()
     assert running.stop(signal.SIGINT, timeout=60) == 0
     assert time.monotonic() - stopping < 15
+
+
+def test_memory_storage_and_virtual_time_run_without_an_emulator(
+    cli: StartCli, tmp_path: Path
+) -> None:
+    app_dir = tmp_path / "app"
+    shutil.copytree(APPS / "orchestrations", app_dir)
+    before = [port for port in azurite.DEFAULT_PORTS if azurite.is_listening(port)]
+    port = azurite.free_port()
+    running = cli(app_dir, "--port", str(port), "--storage", "memory", "--virtual-time")
+    running.wait_until_started()
+    output = running.output()
+    assert "Storage: task hub TestHubName in memory (nothing is written to disk)" in output
+    assert "Clock: virtual clock at " in output and "jumps to the next timer when idle" in output
+
+    base = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask"
+    hours = 200
+    body = json.dumps(json.dumps({"seconds": hours * 3600})).encode()
+    reply = call("POST", f"{base}/orchestrators/Delay/long", body, JSON)
+    assert reply.status == 202
+
+    def completed() -> dict[str, object] | None:
+        status = call("GET", f"{base}/instances/long").json()
+        return status if status["runtimeStatus"] == "Completed" else None
+
+    status = wait_for("the 200-hour timer", completed, 30, interval=0.05)
+    # The orchestrator measured the wait on its own clock: 200 hours passed for it.
+    assert status["output"] == hours * 3600
+    assert [p for p in azurite.DEFAULT_PORTS if azurite.is_listening(p)] == before
+    assert not (app_dir / ".azurite").exists()
+    assert running.stop(signal.SIGINT) == 0
+    assert "Traceback" not in running.errors()
