@@ -14,7 +14,9 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
+# Azurite's Node.js: node and npm on PATH, node new enough (durable_host.azurite.MINIMUM_NODE).
+node_modules/.installed: package.json package-lock.json | $(VENV)/.installed
+	$(BIN)/python -m durable_host.azurite --check-node
 	npm ci --no-audit --no-fund
 	touch $@
 

@@ -1,7 +1,9 @@
 """Start and stop the project's own Azurite (the Azure Storage emulator from node_modules).
 
 Used by durable_host when the app points at development storage and nothing listens there, by the
-test suite (on free loopback ports, with a throwaway data folder), and by `make func`.
+test suite (on free loopback ports, with a throwaway data folder), and by `make func`. Before it
+starts Azurite it checks the Node.js on PATH, so that a too-old one is one clear message rather
+than a crash deep inside the emulator.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +28,10 @@ ACCOUNT_KEY = (
 )
 DEFAULT_PORTS = (10000, 10001, 10002)
 LOOPBACK = "127.0.0.1"
+# The oldest Node.js major the pinned Azurite runs on: its dependencies declare node >=20, and
+# package.json's "engines" says the same (a test holds the two together).
+MINIMUM_NODE = 20
+_NODE_VERSION = re.compile(r"v?(\d+)\.\d+\.\d+")
 
 
 class AzuriteError(RuntimeError):
@@ -79,6 +86,36 @@ def find_executable(*search_from: Path) -> Path:
     )
 
 
+def check_node() -> str:
+    """The version of the `node` on PATH (which runs Azurite); AzuriteError if too old or absent."""
+    node = shutil.which("node")
+    if node is None:
+        raise AzuriteError(
+            f"Azurite needs Node.js {MINIMUM_NODE} or newer, and no `node` is on PATH: "
+            f"install Node.js {MINIMUM_NODE}+ (https://nodejs.org) and run `npm ci` in the project."
+        )
+    try:
+        answer = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise AzuriteError(f"could not ask {node} for its version: {error}") from None
+    found = answer.stdout.strip()
+    match = _NODE_VERSION.match(found)
+    if match is None:
+        raise AzuriteError(
+            f"{node} --version answered {found or answer.stderr.strip()!r}, not a Node.js "
+            f"version: put Node.js {MINIMUM_NODE}+ first on PATH."
+        )
+    if int(match.group(1)) < MINIMUM_NODE:
+        raise AzuriteError(
+            f"Azurite needs Node.js {MINIMUM_NODE} or newer, but the `node` on PATH ({node}) "
+            f"is {found}: install Node.js {MINIMUM_NODE}+ (https://nodejs.org) and put it first "
+            "on PATH."
+        )
+    return found
+
+
 class Azurite:
     """One Azurite process on loopback with its own data folder; a context manager."""
 
@@ -102,6 +139,7 @@ class Azurite:
         return connection_string(self.ports)
 
     def start(self, timeout: float = 30.0) -> Azurite:
+        check_node()
         self.location.mkdir(parents=True, exist_ok=True)
         command = [
             str(self.executable),
@@ -184,7 +222,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Run the project's Azurite on loopback until interrupted.",
     )
     parser.add_argument("--location", type=Path, default=Path(".azurite"))
+    parser.add_argument(
+        "--check-node",
+        action="store_true",
+        help="only check that node and npm are on PATH and node is new enough, then exit",
+    )
     args = parser.parse_args(argv)
+    if args.check_node:
+        return _report_node()
     busy = [port for port in DEFAULT_PORTS if is_listening(port)]
     if busy:
         print(f"Storage ports {busy} already in use; using what listens there.", file=sys.stderr)
@@ -195,6 +240,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Azurite listening on {LOOPBACK} ports {DEFAULT_PORTS}; Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
             azurite.wait()
+    return 0
+
+
+def _report_node() -> int:
+    try:
+        version = check_node()
+    except AzuriteError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if shutil.which("npm") is None:
+        print(
+            f"node {version} is on PATH but npm is not: install npm with Node.js.", file=sys.stderr
+        )
+        return 1
+    print(f"node {version} (Azurite needs {MINIMUM_NODE}+) and npm are on PATH.")
     return 0
 
 

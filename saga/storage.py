@@ -1,7 +1,8 @@
 """Opens the ledgers' tables in Azure Table storage, once per process.
 
 Activities run on a thread pool, so the process-wide ledgers are created under a lock; their table
-clients are safe to share between threads.
+clients are safe to share between threads. The tables are reached with the connection string in
+AzureWebJobsStorage or, without one, with a managed identity (see saga.settings).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import threading
 from dataclasses import dataclass, field
 
 import requests
+from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from saga.demo_data import seed_demo_data
 from saga.faults import FaultPlan
 from saga.inventory import Inventory
-from saga.settings import Settings, load_settings
+from saga.settings import Settings, TableIdentity, load_settings
 from saga.wallet import Wallets
 
 INVENTORY_TABLE = "Inventory"
@@ -35,15 +38,30 @@ class Ledgers:
 
 def open_ledgers(settings: Settings) -> Ledgers:
     """Connect to the ledgers' tables, creating them if missing and seeding demo data if enabled."""
-    service = TableServiceClient.from_connection_string(
-        settings.storage_connection, transport=_pooled_transport()
-    )
+    service = table_service(settings)
     prefix = settings.table_prefix
     inventory = Inventory(service.create_table_if_not_exists(prefix + INVENTORY_TABLE))
     wallets = Wallets(service.create_table_if_not_exists(prefix + WALLETS_TABLE))
     if settings.demo_data:
         seed_demo_data(inventory, wallets)
     return Ledgers(inventory=inventory, wallets=wallets, faults=settings.faults)
+
+
+def table_service(settings: Settings) -> TableServiceClient:
+    """A client for the ledgers' storage account; it signs in lazily, on its first request."""
+    storage = settings.storage
+    if isinstance(storage, str):
+        return TableServiceClient.from_connection_string(storage, transport=_pooled_transport())
+    return TableServiceClient(
+        endpoint=storage.endpoint, credential=_credential(storage), transport=_pooled_transport()
+    )
+
+
+def _credential(identity: TableIdentity) -> TokenCredential:
+    if identity.managed_identity_only:
+        return ManagedIdentityCredential(client_id=identity.client_id)
+    # On Azure this reaches the app's managed identity; on a laptop, the developer's sign-in.
+    return DefaultAzureCredential(managed_identity_client_id=identity.client_id)
 
 
 def _pooled_transport() -> RequestsTransport:
