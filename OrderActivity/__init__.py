@@ -9,5 +9,7 @@ from saga.storage import ledgers
 def main(order: Any) -> dict[str, Any]:
     priced = PricedOrder.model_validate(order)
     books = ledgers()
-    outcome = books.faults.around("OrderActivity", lambda: books.inventory.reserve_stock(priced))
+    outcome = books.faults.around(
+        "OrderActivity", lambda: books.inventory.reserve_stock(priced), priced.orderId
+    )
     return outcome.model_dump(mode="json")

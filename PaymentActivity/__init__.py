@@ -9,5 +9,7 @@ from saga.storage import ledgers
 def main(order: Any) -> dict[str, Any]:
     priced = PricedOrder.model_validate(order)
     books = ledgers()
-    outcome = books.faults.around("PaymentActivity", lambda: books.wallets.charge_wallet(priced))
+    outcome = books.faults.around(
+        "PaymentActivity", lambda: books.wallets.charge_wallet(priced), priced.orderId
+    )
     return outcome.model_dump(mode="json")

@@ -10,6 +10,6 @@ def main(order: Any) -> dict[str, Any]:
     priced = PricedOrder.model_validate(order)
     books = ledgers()
     outcome = books.faults.around(
-        "RollbackOrderActivity", lambda: books.inventory.release_stock(priced)
+        "RollbackOrderActivity", lambda: books.inventory.release_stock(priced), priced.orderId
     )
     return outcome.model_dump(mode="json")

@@ -10,6 +10,6 @@ def main(order: Any) -> dict[str, Any]:
     priced = PricedOrder.model_validate(order)
     books = ledgers()
     outcome = books.faults.around(
-        "RollbackPaymentActivity", lambda: books.wallets.refund_payment(priced)
+        "RollbackPaymentActivity", lambda: books.wallets.refund_payment(priced), priced.orderId
     )
     return outcome.model_dump(mode="json")

@@ -58,11 +58,13 @@ class WorkTracker:
     """Counts work in flight (episodes, activities, function invocations, client requests).
 
     Thread-safe: function bodies run on worker threads. `idle` is an asyncio.Event on the loop
-    that is set whenever the count is zero.
+    that is set whenever all the work in flight is parked: waiting for virtual time to pass (a
+    test's stand-in for a slow service, see VirtualClock.sleep), which is the clock's to move.
     """
 
     def __init__(self) -> None:
         self._count = 0
+        self._parked = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.idle = asyncio.Event()
@@ -95,6 +97,19 @@ class WorkTracker:
         finally:
             self.end()
 
+    @contextlib.contextmanager
+    def parked(self) -> Iterator[None]:
+        """Inside the block, work in flight (already counted) waits for virtual time."""
+        with self._lock:
+            self._parked += 1
+        self._signal()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._parked -= 1
+            self._signal()
+
     def _signal(self) -> None:
         loop = self._loop
         if loop is None or _on_loop(loop):
@@ -105,7 +120,7 @@ class WorkTracker:
     def _sync(self) -> None:
         """Make `idle` agree with the count as it is now (a late call from a thread must not set
         it while new work has begun)."""
-        if self._count == 0:
+        if self._count <= self._parked:
             self.idle.set()
         else:
             self.idle.clear()
@@ -231,6 +246,15 @@ class VirtualClock:
         finally:
             self._holds -= 1
             self._changed.set()
+
+    async def sleep(self, delta: timedelta) -> None:
+        """Wait `delta` of virtual time, as a slow service would take it: the work calling this
+        (an activity, say) counts as waiting, so the clock may move, and other timers due
+        earlier fire first."""
+        woken = asyncio.Event()
+        self.call_at(self._now + delta, woken.set)
+        with self.tracker.parked():
+            await woken.wait()
 
     async def advance(self, delta: timedelta) -> None:
         """Move time forward by `delta`, firing due timers in order and letting the work each one

@@ -191,7 +191,7 @@ class Engine:
         if execution is None:
             return []
         described = []
-        for sequence_id, event in execution.outstanding():
+        for sequence_id, event in execution.waiting_on():
             kind = EventType(event["EventType"])
             if kind == EventType.TimerCreated:
                 described.append(f"timer {sequence_id} due {event['FireAt']}")
@@ -507,6 +507,8 @@ class Engine:
         execution = decision.execution
         execution.record = decision.record
         execution.remember(decision.events)
+        if decision.open_tasks is not None:
+            execution.open_tasks = decision.open_tasks
         instance_id = decision.record.instance_id
         if decision.unparked:
             self._parked.pop(instance_id, None)

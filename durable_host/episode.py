@@ -73,6 +73,9 @@ class Execution:
     closed: set[int] = field(default_factory=set)
     scheduled: dict[int, Event] = field(default_factory=dict)
     applied_messages: set[str] = field(default_factory=set)
+    # What the last replay found still open (None until an orchestrator ran in this process):
+    # unlike the history, it knows which timers the orchestrator cancelled.
+    open_tasks: set[int] | None = None
 
     def remember(self, events: list[Event]) -> None:
         for event in events:
@@ -98,8 +101,17 @@ class Execution:
         return started.get("ParentInstance") if started else None
 
     def outstanding(self) -> list[tuple[int, Event]]:
-        """Scheduled work with no completion yet, by sequence id (what recovery re-dispatches)."""
+        """Scheduled work with no completion yet, by sequence id (what recovery re-dispatches:
+        a timer the orchestrator cancelled may be among it, and firing it changes nothing)."""
         return [(key, event) for key, event in self.scheduled.items() if key not in self.closed]
+
+    def waiting_on(self) -> list[tuple[int, Event]]:
+        """What the instance waits on: outstanding work, less the timers it cancelled."""
+        return [
+            (key, event)
+            for key, event in self.outstanding()
+            if self.open_tasks is None or key in self.open_tasks
+        ]
 
 
 @dataclass
@@ -116,6 +128,7 @@ class Decision:
     timers: list[NewTimer] = field(default_factory=list)
     children: list[NewSubOrchestration] = field(default_factory=list)
     unparked: bool = False
+    open_tasks: set[int] | None = None
 
     def clear_work(self) -> None:
         self.activities.clear()
@@ -260,6 +273,7 @@ def _run_orchestrator(
             fail(decision, now, plan.next_sequence_id, plan.error)
             return
         _record_work(decision, plan, now)
+        decision.open_tasks = plan.open_tasks
         if not state.get("isDone"):
             return
         if not plan.continues_as_new and not plan.may_complete:

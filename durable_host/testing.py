@@ -15,8 +15,9 @@ shape. By default the task hub is in memory and time is virtual: whenever no epi
 HTTP function runs, the clock jumps to the next due timer, so a 60-second deadline or a six-hour
 timer takes milliseconds, and a timer never fires while an activity it races is still running.
 
-Every episode is also checked for replay determinism: the orchestrator is called twice on the same
-history and must return the same state; the first difference fails the instance and the test.
+Every episode is also checked for replay determinism: replaying the history of the previous
+episode, the orchestrator must return the actions it returned then; the first difference fails
+the instance and the test.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from durable_host.app import FunctionApp, activity_error
 from durable_host.clock import VirtualClock
 from durable_host.contracts import FunctionInvocationError, FunctionKind
 from durable_host.engine import Engine
-from durable_host.history import TERMINAL_STATUSES
+from durable_host.history import TERMINAL_STATUSES, EventType
 from durable_host.host import MEMORY_STORAGE, LocalHost
 from durable_host.management import parse_json_text, public_history
 from durable_host.server import call_http_function
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 FINISHED = tuple(status.name for status in TERMINAL_STATUSES)
+STARTED = int(EventType.ExecutionStarted)
 DEFAULT_HUB = "TestHub"
 # How long `wait_for` waits, in real seconds: on virtual time an orchestration that is not stuck
 # finishes far sooner, so a stuck one fails fast.
@@ -132,11 +134,12 @@ Activity = Callable[[Any], Any]
 
 class _TestInvoker:
     """The loaded app as the engine sees it, with activities replaced by name, every invocation
-    recorded, and every orchestrator call made twice to check determinism."""
+    recorded, and every episode's actions checked against the previous episode's."""
 
     def __init__(self, env: DurableTestEnv, app: FunctionApp) -> None:
         self.env = env
         self.app = app
+        self._actions: dict[tuple[str, str], list[Any]] = {}
 
     def kind_of(self, name: str) -> FunctionKind | None:
         if name.lower() in self.env._replaced:
@@ -144,21 +147,31 @@ class _TestInvoker:
         return self.app.kind_of(name)
 
     def call_orchestrator(self, name: str, context_json: str) -> str:
-        first = self.app.call_orchestrator(name, context_json)
-        if not self.env.check_determinism:
-            return first
-        second = self.app.call_orchestrator(name, context_json)
-        difference = _first_difference(json.loads(first), json.loads(second))
-        if difference is not None:
-            instance = json.loads(context_json).get("instanceId")
-            message = (
-                f"Orchestrator '{name}' (instance {instance!r}) is not deterministic: called twice "
-                f"on the same history it returned {difference}. Orchestrators must not read the "
-                "clock, random numbers, settings or anything else outside their context."
-            )
-            self.env.failures.append(message)
-            raise FunctionInvocationError(message)
-        return first
+        state = self.app.call_orchestrator(name, context_json)
+        if self.env.check_determinism:
+            self._check_replay(name, json.loads(context_json), json.loads(state))
+        return state
+
+    def _check_replay(self, name: str, context: dict[str, Any], state: dict[str, Any]) -> None:
+        """Each call replays the whole history, the previous episode's included: for that part
+        the orchestrator must return the same actions as it did then (a timer it has cancelled
+        since may say so). The first difference fails the instance and the test."""
+        started = next(e for e in context["history"] if e["EventType"] == STARTED)
+        key = (str(context["instanceId"]), str(started["OrchestrationInstance"]["ExecutionId"]))
+        actions = [action for group in state.get("actions") or [] for action in group or []]
+        before, self._actions[key] = self._actions.get(key), actions
+        if before is None:
+            return
+        difference = _replay_difference(before, actions)
+        if difference is None:
+            return
+        message = (
+            f"Orchestrator '{name}' (instance {key[0]!r}) is not deterministic: replaying the "
+            f"history of its last episode it returned {difference}. Orchestrators must not read "
+            "the clock, random numbers, settings or anything else outside their context."
+        )
+        self.env.failures.append(message)
+        raise FunctionInvocationError(message)
 
     async def run_activity(self, name: str, input_text: str) -> str:
         replacement = self.env._replaced.get(name.lower())
@@ -194,7 +207,7 @@ class DurableTestEnv:
     - `virtual_time` (default True), `start_time`, `auto_advance` (default True): the clock.
     - `serve`: also serve HTTP on a free loopback port (`base_url`); switched on by itself when a
       function binds a durableClient, whose SDK client speaks HTTP to the host.
-    - `check_determinism` (default True): call each orchestrator twice per episode and compare.
+    - `check_determinism` (default True): check each episode's replay against the one before.
     """
 
     def __init__(
@@ -223,6 +236,7 @@ class DurableTestEnv:
         self.failures: list[str] = []
         self._replaced = {name.lower(): fn for name, fn in (activities or {}).items()}
         self._calls: list[ActivityCall] = []
+        self._statuses: dict[str, list[InstanceStatus]] = {}
         self._host: LocalHost | None = None
         self._store: TaskHubStore | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -286,7 +300,11 @@ class DurableTestEnv:
                     f"cannot replace activity {name!r}: {self.app_dir} has no activity of that "
                     f"name (activities: {known})"
                 )
-        host.engine.watch(lambda _record: self._changed.set())
+        host.engine.watch(self._checkpointed)
+
+    def _checkpointed(self, record: InstanceRecord) -> None:
+        self._statuses.setdefault(record.instance_id, []).append(InstanceStatus.of(record))
+        self._changed.set()
 
     async def _stop_host(self) -> None:
         host, self._host = self._host, None
@@ -297,6 +315,7 @@ class DurableTestEnv:
         if self.serve is not None:
             return self.serve
         app = FunctionApp.load(self.app_dir)
+        app.close()
         return any(
             binding.type == "durableClient"
             for spec in app.functions.values()
@@ -348,6 +367,11 @@ class DurableTestEnv:
     async def advance(self, delta: timedelta) -> None:
         """Move virtual time forward, firing what falls due on the way."""
         await self.clock.advance(delta)
+
+    async def sleep(self, delta: timedelta) -> None:
+        """For an async replacement activity: take `delta` of virtual time, as a slow service
+        would (timers due sooner, a deadline say, fire meanwhile)."""
+        await self.clock.sleep(delta)
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
@@ -410,6 +434,12 @@ class DurableTestEnv:
                 and (until is None or until(status))
             ):
                 return status
+            if status is not None and status.runtime_status in FINISHED:
+                raise WaitTimeout(
+                    f"instance {instance_id!r} ended {status.runtime_status}, not "
+                    f"{' or '.join(wanted)}{' as wanted' if until else ''}; its output: "
+                    f"{status.output!r}"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(self._stuck(instance_id, status, wanted, within))
@@ -442,6 +472,11 @@ class DurableTestEnv:
     ) -> list[dict[str, Any]]:
         """The history as the status API's `historyEvents` shows it on the real host."""
         return public_history(await self.engine.get_history(instance_id), show_output, show_input)
+
+    def statuses(self, instance_id: str) -> list[InstanceStatus]:
+        """The instance's status after each of its episodes, in order (custom status included),
+        to follow its progress step by step."""
+        return list(self._statuses.get(instance_id, []))
 
     def calls(self, activity: str | None = None) -> list[ActivityCall]:
         """Activity invocations so far (of one activity, when named), in order."""
@@ -477,8 +512,18 @@ class DurableTestEnv:
         return HttpResponse(result.status, CIMultiDict(result.headers), result.body)
 
 
+def _replay_difference(before: list[Any], after: list[Any]) -> str | None:
+    """Where a replay's actions first depart from the previous episode's, or None."""
+    if len(after) < len(before):
+        return f"{len(after)} actions where the last episode had {len(before)}"
+    return _first_difference(before, after[: len(before)], "actions")
+
+
 def _first_difference(first: Any, second: Any, path: str = "") -> str | None:
-    """Where two JSON values first differ, in words, or None when equal."""
+    """Where two JSON values first differ, in words, or None when equal (a timer may have been
+    cancelled since)."""
+    if path.endswith(".isCanceled") and first is False and second is True:
+        return None
     if type(first) is not type(second):
         return f"{_where(path)}: {first!r} then {second!r}"
     if isinstance(first, dict):

@@ -15,23 +15,28 @@ import logging
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from saga.models import SagaInput
+from saga.models import CompensationRequest, OperatorDecision, SagaInput
 from saga.settings import SettingsError, load_settings
 from saga.starter import (
     FieldError,
+    NotWaiting,
     Rejected,
+    UnknownOrder,
     ensure_same_order,
     new_order_id,
+    parse_body,
     parse_identifier,
     parse_order_request,
     price_order,
 )
 from saga.storage import ledgers
 from saga.views import InstanceSnapshot, customer_view, inventory_view, order_view
+from saga.workflow import OPERATOR_DECISION, Stage
 
 ORCHESTRATOR = "OrderSaga"
 RETRY_AFTER_SECONDS = "5"
@@ -48,9 +53,7 @@ class OrchestrationClient(Protocol):
         self, orchestration_function_name: str, instance_id: str | None, client_input: Any
     ) -> str: ...
 
-    def create_check_status_response(
-        self, request: func.HttpRequest, instance_id: str
-    ) -> func.HttpResponse: ...
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any) -> None: ...
 
 
 class ServiceUnavailable(Exception):
@@ -79,8 +82,10 @@ def error_response(
 async def start_saga(req: func.HttpRequest, client: OrchestrationClient) -> func.HttpResponse:
     """POST /api/orders: validate, price, and start "OrderSaga" with the order id as instance id.
 
-    202 with the check-status payload, also for a repeat of an order already started; 400 for a
-    bad body, 422 for unknown SKUs, 409 when the order id belongs to a different order.
+    202 `{orderId, statusUri}` with `Location: statusUri` (the order's GET URL), also for a
+    repeat of an order already started; 400 for a bad body, 422 for unknown SKUs, 409 when the
+    order id belongs to a different order. The answer names no built-in Durable URL: on Azure
+    those carry the host's system key, which callers of this API must not get.
     """
     try:
         request = parse_order_request(req.get_body())
@@ -89,7 +94,7 @@ async def start_saga(req: func.HttpRequest, client: OrchestrationClient) -> func
             existing = await _status(client, order_id)
             if existing:
                 ensure_same_order(request, order_id, existing.input_)
-                return client.create_check_status_response(req, order_id)
+                return _accepted(req, order_id, _order_url(req.url, order_id))
         # Table storage calls block; keep them off the event loop the Durable client runs on.
         order = await asyncio.to_thread(lambda: price_order(ledgers().inventory, request, order_id))
         saga_input = SagaInput(order=order, policy=load_settings().policy).model_dump(mode="json")
@@ -105,9 +110,64 @@ async def start_saga(req: func.HttpRequest, client: OrchestrationClient) -> func
                     f"the Durable host did not start order {order_id!r}: {error}"
                 ) from error
             ensure_same_order(request, order_id, existing.input_)
-        return client.create_check_status_response(req, order_id)
+        return _accepted(req, order_id, _order_url(req.url, order_id))
     except Exception as error:
         return _failure(error, "starting an order")
+
+
+async def command_compensation(
+    req: func.HttpRequest, client: OrchestrationClient
+) -> func.HttpResponse:
+    """POST /api/orders/{orderId}/compensation: an operator's decision for a saga whose rollback
+    still fails. `{"action": "retry"}` runs the failed rollbacks again; `{"action": "resolve",
+    "note": "..."}` ends the saga resolved_manually. 202 `{orderId, action, statusUri}`; 400 bad
+    body; 404 unknown order; 409 when the saga is not in stage needs_attention.
+    """
+    try:
+        order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
+        command = parse_body(req.get_body(), CompensationRequest)
+        status = await _status(client, order_id)
+        if not status or status.name != ORCHESTRATOR:
+            raise UnknownOrder([FieldError("orderId", f"no order {order_id!r}")])
+        instance = _snapshot(status)
+        progress, runtime_status = instance.progress(), instance.runtime_status
+        if (
+            runtime_status != "Running"
+            or progress is None
+            or progress.stage != Stage.NEEDS_ATTENTION
+            or progress.attention is None
+        ):
+            stage = progress.stage if progress is not None else None
+            raise NotWaiting(
+                [
+                    FieldError(
+                        "orderId",
+                        f"order {order_id!r} is not waiting for an operator: its stage is "
+                        f"{stage!r} (runtimeStatus {runtime_status}); only a saga in stage "
+                        f"{Stage.NEEDS_ATTENTION.value!r} takes a compensation command",
+                    )
+                ]
+            )
+        decision = OperatorDecision(
+            action=command.action,
+            note=command.note,
+            operatorRetries=progress.attention.operatorRetries,
+        )
+        try:
+            await client.raise_event(order_id, OPERATOR_DECISION, decision.model_dump(mode="json"))
+        except Exception as error:
+            raise ServiceUnavailable(
+                f"the Durable host did not take the decision for {order_id!r}: {error}"
+            ) from error
+        status_url = _without_query(req.url).removesuffix("/compensation")
+        log.info("Order %s: operator asked to %s its compensation", order_id, command.action)
+        return json_response(
+            {"orderId": order_id, "action": command.action, "statusUri": status_url},
+            HTTPStatus.ACCEPTED,
+            {"Location": status_url, "Retry-After": RETRY_AFTER_SECONDS},
+        )
+    except Exception as error:
+        return _failure(error, "commanding a compensation")
 
 
 async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.HttpResponse:
@@ -118,14 +178,7 @@ async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.
         if not status or status.name != ORCHESTRATOR:
             # An instance of another orchestration under this id is not an order.
             return _not_found("orderId", f"no order {order_id!r}")
-        instance = InstanceSnapshot(
-            runtime_status=status.runtime_status.value if status.runtime_status else "Unknown",
-            input=status.input_,
-            custom_status=status.custom_status,
-            output=status.output,
-            created_time=status.created_time,
-            last_updated_time=status.last_updated_time,
-        )
+        instance = _snapshot(status)
         saga_input = instance.saga_input()
         order_record, payment_record = None, None
         if saga_input is not None:
@@ -173,6 +226,36 @@ async def _status(client: OrchestrationClient, instance_id: str) -> Any:
         raise ServiceUnavailable(
             f"the Durable host could not report on instance {instance_id!r}: {error}"
         ) from error
+
+
+def _accepted(req: func.HttpRequest, order_id: str, status_url: str) -> func.HttpResponse:
+    return json_response(
+        {"orderId": order_id, "statusUri": status_url},
+        HTTPStatus.ACCEPTED,
+        {"Location": status_url, "Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _order_url(collection_url: str, order_id: str) -> str:
+    """GET /api/orders/{orderId}, from the URL of the orders collection: the same origin and
+    route prefix the caller used."""
+    return f"{_without_query(collection_url)}/{quote(order_id, safe='')}"
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0].rstrip("/")
+
+
+def _snapshot(status: Any) -> InstanceSnapshot:
+    """An OrderSaga's status from the Durable client, as the views read it."""
+    return InstanceSnapshot(
+        runtime_status=status.runtime_status.value if status.runtime_status else "Unknown",
+        input=status.input_,
+        custom_status=status.custom_status,
+        output=status.output,
+        created_time=status.created_time,
+        last_updated_time=status.last_updated_time,
+    )
 
 
 def _not_found(field: str, message: str) -> func.HttpResponse:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 CENT = Decimal("0.01")
 MAX_LINES = 50  # one entity-group batch holds at most 100 operations
@@ -143,12 +143,26 @@ class Outcome(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     COMPENSATED = "compensated"
+    # A rollback still failed after its retries; the saga waits for an operator.
     COMPENSATION_FAILED = "compensation_failed"
+    # An operator said the failed rollback was put right by hand.
+    RESOLVED_MANUALLY = "resolved_manually"
 
 
 class SagaSteps(Model):
     order: StepResult = StepResult(status=StepStatus.PENDING)
     payment: StepResult = StepResult(status=StepStatus.PENDING)
+
+
+MAX_NOTE_LENGTH = 500
+
+
+class Attention(Model):
+    """Why a saga waits for an operator: which rollbacks still fail, and the last error."""
+
+    rollbacks: list[str]
+    lastError: str
+    operatorRetries: int = 0
 
 
 class SagaProgress(Model):
@@ -157,6 +171,43 @@ class SagaProgress(Model):
     stage: str
     outcome: Outcome = Outcome.RUNNING
     steps: SagaSteps = SagaSteps()
+    attention: Attention | None = None
+
+
+class OperatorDecision(Model):
+    """What an operator tells a saga that waits in stage needs_attention (an external event).
+
+    `operatorRetries` is the count the operator saw in the saga's status: a command meant for an
+    earlier wait (a double click, a retried request) is recognised and ignored.
+    """
+
+    action: Literal["retry", "resolve"]
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_LENGTH)
+    operatorRetries: int = Field(ge=0)
+
+
+class CompensationRequest(Model):
+    """The body of POST /api/orders/{orderId}/compensation: retry the failed rollbacks, or say
+    they were put right by hand (a note is then required, for whoever reads the saga later)."""
+
+    action: Literal["retry", "resolve"]
+    note: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NOTE_LENGTH, validate_default=True
+    )
+
+    @field_validator("note")
+    @classmethod
+    def _resolve_says_how(cls, note: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") == "resolve" and not (note and note.strip()):
+            raise ValueError("a resolve needs a note (1-500 characters) saying what was done")
+        return note
+
+
+class Resolution(Model):
+    """An operator's word that what the failed rollback left was put right by hand."""
+
+    note: str
+    resolvedAt: str
 
 
 class SagaResult(Model):
@@ -166,3 +217,5 @@ class SagaResult(Model):
     outcome: Outcome
     amount: Money
     steps: SagaSteps
+    operatorRetries: int = 0
+    resolution: Resolution | None = None

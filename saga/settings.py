@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
-from saga.faults import FaultPlan, parse_fault_map
+from saga.faults import FaultPlan, parse_fault_map, parse_first_failures
 from saga.models import SagaPolicy
 
 # Table names: 3-63 alphanumeric characters starting with a letter; the longest suffix the ledgers
@@ -119,6 +119,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             stall_seconds=_parsed(
                 environ, "SAGA_FAULT_STALL", lambda text: parse_fault_map(text, upper_bound=None)
             ),
+            first_failures=_parsed(environ, "SAGA_FAULT_FIRST", parse_first_failures),
         ),
     )
 

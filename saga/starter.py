@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from saga.inventory import UnknownSkus
 from saga.models import Identifier, OrderRequest, PricedOrder, SagaInput
+from saga.views import parsed
 
 BODY = "body"
 """The field name used when the whole body, not one field of it, is wrong."""
@@ -26,6 +27,7 @@ MAX_BODY_BYTES = 64 * 1024
 """Far above the largest valid order (50 lines); refusing early keeps parsing cheap."""
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,18 @@ class OrderIdConflict(Rejected):
     status = HTTPStatus.CONFLICT
 
 
+class NotWaiting(Rejected):
+    """An operator's command for a saga that is not waiting for one."""
+
+    status = HTTPStatus.CONFLICT
+
+
+class UnknownOrder(Rejected):
+    """No saga has that order id."""
+
+    status = HTTPStatus.NOT_FOUND
+
+
 class Pricer(Protocol):
     """What the starter needs from the catalog (`saga.inventory.Inventory` fits)."""
 
@@ -75,6 +89,12 @@ class Pricer(Protocol):
 
 def parse_order_request(body: bytes) -> OrderRequest:
     """Parse and validate a POST /api/orders body; raises InvalidRequest for any bad input."""
+    return parse_body(body, OrderRequest)
+
+
+def parse_body(body: bytes, model: type[M]) -> M:
+    """Parse and validate a JSON request body as `model`; raises InvalidRequest naming each bad
+    field (or the body as a whole)."""
     if not body.strip():
         raise InvalidRequest([FieldError(BODY, "is empty; send a JSON object")])
     if len(body) > MAX_BODY_BYTES:
@@ -103,7 +123,7 @@ def parse_order_request(body: bytes) -> OrderRequest:
     if broken:
         raise InvalidRequest(broken)
     try:
-        return OrderRequest.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as error:
         raise InvalidRequest(list(_field_errors(error))) from None
 
@@ -144,7 +164,7 @@ def ensure_same_order(request: OrderRequest, order_id: str, existing_input: Any)
     `existing_input` is the instance's input as the status API returns it: the saga input as
     JSON text or as an already parsed object. Raises OrderIdConflict otherwise.
     """
-    existing = _saga_input(existing_input)
+    existing = parsed(SagaInput, existing_input)
     if existing is None or existing.order.orderId != order_id:
         raise OrderIdConflict(
             [FieldError("orderId", f"order id {order_id!r} is already used by another instance")]
@@ -159,18 +179,6 @@ def ensure_same_order(request: OrderRequest, order_id: str, existing_input: Any)
                 )
             ]
         )
-
-
-def _saga_input(value: Any) -> SagaInput | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    try:
-        return SagaInput.model_validate(value)
-    except ValidationError:
-        return None
 
 
 def _field_errors(error: ValidationError) -> Iterator[FieldError]:

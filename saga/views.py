@@ -42,13 +42,13 @@ class InstanceSnapshot:
     last_updated_time: datetime | None
 
     def saga_input(self) -> SagaInput | None:
-        return _parsed(SagaInput, self.input)
+        return parsed(SagaInput, self.input)
 
     def progress(self) -> SagaProgress | None:
-        return _parsed(SagaProgress, self.custom_status)
+        return parsed(SagaProgress, self.custom_status)
 
     def result(self) -> SagaResult | None:
-        return _parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
+        return parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
 
 
 def money_text(amount: Decimal) -> str:
@@ -72,13 +72,34 @@ def order_view(
     order_record: OrderRecord | None,
     payment_record: PaymentRecord | None,
 ) -> dict[str, Any]:
-    """`{orderId, runtimeStatus, outcome?, amount, steps, createdTime, lastUpdatedTime, ...}`.
+    """`{orderId, runtimeStatus, outcome?, stage, customerId, amount, steps, createdTime,
+    lastUpdatedTime, ..., ledgers}`.
 
-    The saga's own account comes from its output once it completed, else from its custom status
-    (`stage` is present while it runs). `ledgers` adds what the order and payment ledgers
-    record for the order, so a user sees the effects, not only the saga's belief about them.
-    `amount` is a string with two places, or null when the instance carries no saga input.
+    The saga's own account comes from its output once it completed, else from its custom status.
+    `stage` is the custom status's stage (null before the saga first reports); `attention` says
+    why a saga in stage needs_attention waits for an operator; `operatorRetries` and
+    `resolution` come from a completed saga's output. `ledgers` adds what the order and payment
+    ledgers record for the order, so a user sees the effects, not only the saga's belief about
+    them. `amount` is a string with two places, or null when the instance carries no saga input.
     """
+    view = order_summary(order_id, instance)
+    result = instance.result()
+    progress = instance.progress()
+    if progress is not None and progress.attention is not None:
+        view["attention"] = progress.attention.model_dump(mode="json")
+    if result is not None:
+        view["operatorRetries"] = result.operatorRetries
+        if result.resolution is not None:
+            view["resolution"] = result.resolution.model_dump(mode="json")
+    if instance.runtime_status in _ENDED_BADLY and isinstance(instance.output, str):
+        view["error"] = instance.output  # the reason the host recorded
+    view["ledgers"] = {"order": _record(order_record), "payment": _record(payment_record)}
+    return view
+
+
+def order_summary(order_id: str, instance: InstanceSnapshot) -> dict[str, Any]:
+    """What an order's saga says of itself, without the ledgers: `{orderId, runtimeStatus,
+    outcome?, stage, customerId?, amount, steps, createdTime, lastUpdatedTime}`."""
     saga_input = instance.saga_input()
     result = instance.result()
     progress = instance.progress()
@@ -91,17 +112,14 @@ def order_view(
         amount = result.amount
     elif progress is not None:
         view["outcome"] = progress.outcome.value
-        view["stage"] = progress.stage
         steps = progress.steps
+    view["stage"] = progress.stage if progress is not None else None
     if saga_input is not None:
         view["customerId"] = saga_input.order.customerId
     view["amount"] = None if amount is None else money_text(amount)
     view["steps"] = steps.model_dump(mode="json")
     view["createdTime"] = _timestamp(instance.created_time)
     view["lastUpdatedTime"] = _timestamp(instance.last_updated_time)
-    if instance.runtime_status in _ENDED_BADLY and isinstance(instance.output, str):
-        view["error"] = instance.output  # the reason the host recorded
-    view["ledgers"] = {"order": _record(order_record), "payment": _record(payment_record)}
     return view
 
 
@@ -124,7 +142,8 @@ def _timestamp(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parsed(model: type[M], value: Any) -> M | None:
+def parsed(model: type[M], value: Any) -> M | None:
+    """`value` (JSON text, or already parsed) as `model`, or None when it is not one."""
     if isinstance(value, str):
         try:
             value = json.loads(value)

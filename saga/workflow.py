@@ -2,22 +2,24 @@
 
 The orchestrator below reads as the business story; the decisions it takes (what a step's
 answer means, whether to compensate, how the saga ends) are small pure functions under it, so
-they can be tested without a replay.
+they can be tested without a replay, and how it waits (retries, the deadline, the operator) is in
+saga.waiting, whose rules keep the real host's replay in step with the SDK's.
 
 Replay rules hold throughout: no wall clock, no randomness, no settings and no I/O here. The
 policy travels in the input, and time comes from `context.current_utc_datetime`.
 
-How the saga waits is shaped by the Functions host as well as by the SDK. The host replays the
-actions on DurableTask: it starts each top-level action once the one before it has finished, and
-numbers every task (each retry attempt and retry timer included) as it goes. The next action may
-only appear once the host also considers the previous one finished, or the two sides number tasks
-differently and the host fails the orchestration as non-deterministic. See `settle`.
+The saga's lifecycle: both steps run in parallel, each retried on transient errors, until both
+have answered or the step deadline passes. If both succeeded, the saga is completed. Otherwise
+both rollbacks run in parallel (a rollback of a step that never took effect leaves a fence), with
+their own retries. If a rollback still fails, the saga waits in stage needs_attention for an
+operator, who either retries the failed rollbacks or resolves the saga by hand. Once the saga has
+its outcome the instance completes: nothing it started is left open (see saga.waiting).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -26,7 +28,10 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from saga.models import (
+    Attention,
+    OperatorDecision,
     Outcome,
+    Resolution,
     SagaInput,
     SagaPolicy,
     SagaProgress,
@@ -36,6 +41,7 @@ from saga.models import (
     StepResult,
     StepStatus,
 )
+from saga.waiting import Retries, external_event, run_with_retries, settle_all
 
 log = logging.getLogger(__name__)
 
@@ -47,143 +53,136 @@ class Step(StrEnum):
 
 FORWARD_ACTIVITY = {Step.ORDER: "OrderActivity", Step.PAYMENT: "PaymentActivity"}
 ROLLBACK_ACTIVITY = {Step.ORDER: "RollbackOrderActivity", Step.PAYMENT: "RollbackPaymentActivity"}
+# The external event an operator's decision arrives as (see saga.http).
+OPERATOR_DECISION = "OperatorDecision"
 
 
 class Stage(StrEnum):
-    """Where the saga is, as the custom status tells it.
-
-    The orchestrator hears of one step before the other only when that step fails; successes and
-    rejections arrive together once both steps have answered (see `settle`).
-    """
+    """Where the saga is, as the custom status tells it."""
 
     STARTED = "started"
     STEP_SETTLED = "step_settled"
     COMPENSATING = "compensating"
     ROLLBACK_SETTLED = "rollback_settled"
+    NEEDS_ATTENTION = "needs_attention"
     FINISHED = "finished"
 
 
 # The orchestrator yields SDK tasks and is sent their results; the SDK ships no type hints.
 Saga = Generator[Any, Any, dict[str, Any]]
-Settling = Generator[Any, Any, dict[Step, Any]]
 
 
 def orchestrator_function(context: df.DurableOrchestrationContext) -> Saga:
-    """Run both steps in parallel; if either did not succeed, roll both back."""
+    """Run both steps in parallel; if either did not succeed, roll both back; if a rollback still
+    fails, wait for an operator to retry it or to resolve the saga by hand."""
     saga = read_saga_input(context.get_input(expected_type=dict))
     order, policy = saga.order, saga.policy
     order_json = order.model_dump(mode="json")
     steps: dict[Step, StepResult] = {step: StepResult(status=StepStatus.PENDING) for step in Step}
 
-    def report(stage: Stage, outcome: Outcome = Outcome.RUNNING) -> None:
-        progress = SagaProgress(stage=stage, outcome=outcome, steps=saga_steps(steps))
+    def report(
+        stage: Stage, outcome: Outcome = Outcome.RUNNING, attention: Attention | None = None
+    ) -> None:
+        progress = SagaProgress(
+            stage=stage, outcome=outcome, steps=saga_steps(steps), attention=attention
+        )
         context.set_custom_status(progress.model_dump(mode="json"))
 
     report(Stage.STARTED)
-    step_retry = df.RetryOptions(policy.stepRetryIntervalMs, policy.stepRetryAttempts)
-    forward = {
-        step: context.call_activity_with_retry(
-            FORWARD_ACTIVITY[step], step_retry, order_json, expected_type=dict
-        )
-        for step in Step
-    }
-    deadline = context.create_timer(
-        context.current_utc_datetime + timedelta(seconds=policy.stepDeadlineSeconds)
-    )
+    deadline = context.current_utc_datetime + timedelta(seconds=policy.stepDeadlineSeconds)
 
-    def forward_settled(step: Step, answer: Any) -> None:
+    def forward_answered(step: Step, answer: Any) -> None:
         steps[step] = forward_result(FORWARD_ACTIVITY[step], answer)
         report(Stage.STEP_SETTLED)
 
-    answers = yield from settle(context, forward, deadline, forward_settled)
+    answers = yield from run_with_retries(
+        context, FORWARD_ACTIVITY, order_json, step_retries(policy), deadline, forward_answered
+    )
     for step in Step:
         if step not in answers:
             steps[step] = timed_out(policy)
 
     if not needs_compensation(steps):
-        deadline.cancel()
         report(Stage.FINISHED, Outcome.COMPLETED)
         return saga_result(saga, steps, Outcome.COMPLETED)
 
-    # DurableTask keeps an instance Running while a timer it created is pending, so cancel the
-    # deadline when that is safe: when both steps answered at their first attempt. A cancelled
-    # timer finishes at once when the Functions host replays the actions, so the host numbers the
-    # rollbacks right after the deadline; after a failed attempt it would number them ahead of
-    # that step's retry timer, unlike the SDK, and fail the replay. Then the timer stays armed,
-    # and the instance reports Running until the deadline passes, its output already final.
-    if not deadline.is_completed and all(first_attempt_answered(t) for t in forward.values()):
-        deadline.cancel()
     for step in Step:
         steps[step] = compensating(steps[step])
     report(Stage.COMPENSATING)
     compensation_retry = df.RetryOptions(
         policy.compensationRetryIntervalMs, policy.compensationRetryAttempts
     )
-    rollbacks = {
-        step: context.call_activity_with_retry(
-            ROLLBACK_ACTIVITY[step], compensation_retry, order_json, expected_type=dict
-        )
-        for step in Step
-    }
     before = dict(steps)
 
-    def rollback_settled(step: Step, answer: Any) -> None:
+    def rollback_answered(step: Step, answer: Any) -> None:
         steps[step] = rollback_result(step, before[step], answer)
         if steps[step].status is StepStatus.COMPENSATION_FAILED and not context.is_replaying:
             log.error("Saga %s: %s", order.orderId, steps[step].reason)
         report(Stage.ROLLBACK_SETTLED)
 
-    yield from settle(context, rollbacks, None, rollback_settled)
-    outcome = final_outcome(steps)
-    report(Stage.FINISHED, outcome)
-    return saga_result(saga, steps, outcome)
+    def roll_back(which: list[Step]) -> Generator[Any, Any, None]:
+        rollbacks = {
+            step: context.call_activity_with_retry(
+                ROLLBACK_ACTIVITY[step], compensation_retry, order_json, expected_type=dict
+            )
+            for step in which
+        }
+        yield from settle_all(context, rollbacks, rollback_answered)
+
+    yield from roll_back(list(Step))
+    operator_retries = 0
+    while failed := failed_rollbacks(steps):
+        attention = Attention(
+            rollbacks=[str(step) for step in failed],
+            lastError=last_error(steps, failed),
+            operatorRetries=operator_retries,
+        )
+        report(Stage.NEEDS_ATTENTION, Outcome.COMPENSATION_FAILED, attention)
+        decision = yield from operator_decision(context, operator_retries)
+        if decision.action == "resolve":
+            resolution = Resolution(
+                note=decision.note or "", resolvedAt=context.current_utc_datetime.isoformat()
+            )
+            report(Stage.FINISHED, Outcome.RESOLVED_MANUALLY)
+            return saga_result(saga, steps, Outcome.RESOLVED_MANUALLY, operator_retries, resolution)
+        operator_retries += 1
+        for step in failed:
+            steps[step] = before[step]
+        report(Stage.COMPENSATING)
+        yield from roll_back(failed)
+    report(Stage.FINISHED, Outcome.COMPENSATED)
+    return saga_result(saga, steps, Outcome.COMPENSATED, operator_retries)
 
 
-def settle(
-    context: df.DurableOrchestrationContext,
-    tasks: Mapping[Step, Any],
-    deadline: Any | None,
-    on_settled: Callable[[Step, Any], None],
-) -> Settling:
-    """Wait until every task has settled (or the deadline fired) and return their answers.
-
-    Never fails fast: a task that raised hands its exception back as its answer, and the others
-    are still awaited. The tasks are scheduled as one task_all raced against the deadline: the
-    host replays that as "all settled, or the deadline", exactly when this saga moves on. (The SDK's
-    task_all fails fast instead, so after a failure the rest are awaited again, which schedules
-    nothing new; task_any never throws into the saga.)
-    Steps missing from the returned mapping were still in flight when the deadline fired.
-    """
-    pending = dict(tasks)
-    answers: dict[Step, Any] = {}
-    alarm = [deadline] if deadline is not None else []
-    waiting = context.task_any([context.task_all(list(pending.values())), *alarm])
-    while pending:
-        yield waiting
-        for step, task in list(pending.items()):
-            if task.is_completed:
-                del pending[step]
-                answers[step] = task.result
-                on_settled(step, task.result)
-        if deadline is not None and deadline.is_completed:
-            # Answers after the deadline are ignored. Park the steps still in flight under a task
-            # nobody awaits: in SDK 1.7 a task_all that failed fast completes again when its last
-            # child settles, and a parent that already saw it fail raises "completed twice".
-            context.task_any(list(pending.values()))
-            break
-        # Every task here is already scheduled, so this adds no action; it only waits.
-        waiting = context.task_any([*pending.values(), *alarm])
-    return answers
+def operator_decision(
+    context: df.DurableOrchestrationContext, operator_retries: int
+) -> Generator[Any, Any, OperatorDecision]:
+    """The next operator decision meant for this wait; a malformed one, or one meant for an
+    earlier wait (a repeated click), is logged and the wait goes on."""
+    while True:
+        payload = yield from external_event(context, OPERATOR_DECISION)
+        try:
+            decision = OperatorDecision.model_validate(payload)
+        except ValidationError as error:
+            if not context.is_replaying:
+                log.warning("Saga %s ignored an operator decision: %s", context.instance_id, error)
+            continue
+        if decision.operatorRetries == operator_retries:
+            return decision
+        if not context.is_replaying:
+            log.warning(
+                "Saga %s ignored a decision meant for the wait after %d operator retries "
+                "(it waits after %d)",
+                context.instance_id,
+                decision.operatorRetries,
+                operator_retries,
+            )
 
 
-def first_attempt_answered(task: Any) -> bool:
-    """Whether a retried activity's task completed at its first attempt (so the host took no
-    retry timer for it). `num_attempts` is the SDK's count of attempts scheduled; without it,
-    assume the worst."""
-    return (
-        bool(task.is_completed)
-        and getattr(task, "num_attempts", None) == 1
-        and not isinstance(task.result, BaseException)
+def step_retries(policy: SagaPolicy) -> Retries:
+    return Retries(
+        attempts=policy.stepRetryAttempts,
+        interval=timedelta(milliseconds=policy.stepRetryIntervalMs),
     )
 
 
@@ -249,10 +248,14 @@ def rollback_result(step: Step, before: StepResult, answer: Any) -> StepResult:
     return StepResult(status=StepStatus.COMPENSATION_FAILED, reason=reason)
 
 
-def final_outcome(steps: Mapping[Step, StepResult]) -> Outcome:
-    if any(result.status is StepStatus.COMPENSATION_FAILED for result in steps.values()):
-        return Outcome.COMPENSATION_FAILED
-    return Outcome.COMPENSATED
+def failed_rollbacks(steps: Mapping[Step, StepResult]) -> list[Step]:
+    """The steps whose rollback still failed, in the saga's step order."""
+    return [step for step in Step if steps[step].status is StepStatus.COMPENSATION_FAILED]
+
+
+def last_error(steps: Mapping[Step, StepResult], failed: list[Step]) -> str:
+    """What an operator reads first: the failure of the last failed rollback (its own words)."""
+    return steps[failed[-1]].reason or f"{failed[-1]} rollback failed"
 
 
 def saga_steps(steps: Mapping[Step, StepResult]) -> SagaSteps:
@@ -260,13 +263,19 @@ def saga_steps(steps: Mapping[Step, StepResult]) -> SagaSteps:
 
 
 def saga_result(
-    saga: SagaInput, steps: Mapping[Step, StepResult], outcome: Outcome
+    saga: SagaInput,
+    steps: Mapping[Step, StepResult],
+    outcome: Outcome,
+    operator_retries: int = 0,
+    resolution: Resolution | None = None,
 ) -> dict[str, Any]:
     result = SagaResult(
         orderId=saga.order.orderId,
         outcome=outcome,
         amount=saga.order.amount,
         steps=saga_steps(steps),
+        operatorRetries=operator_retries,
+        resolution=resolution,
     )
     return result.model_dump(mode="json")
 

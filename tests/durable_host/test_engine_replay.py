@@ -272,3 +272,96 @@ def test_task_all_settles_only_when_every_child_has_as_the_host_replays_it() -> 
     _, plan = run.episode(run.completed(6, "b"))
     assert plan.work == [NewActivity(7, "C", "3")]
     assert plan.error is None
+
+
+# What the host does with cancelled timers and open work (OutOfProcOrchestrationShim awaits
+# each top-level action in turn; DurableTask completes an instance only without open tasks).
+
+
+def deadline_then_next(cancel: bool) -> Orchestrator:
+    """A retried step raced against a deadline; then another activity. With `cancel`, the
+    deadline is cancelled once the step has answered."""
+
+    def orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+        options = df.RetryOptions(
+            first_retry_interval_in_milliseconds=1000, max_number_of_attempts=2
+        )
+        step = context.call_activity_with_retry("A", options, 1)
+        deadline = context.create_timer(context.current_utc_datetime + timedelta(minutes=1))
+        yield context.task_any([step, deadline])
+        if cancel and not deadline.is_completed:
+            deadline.cancel()
+        after = yield context.call_activity("B", 2)
+        return after
+
+    return orchestrator
+
+
+def test_a_deadline_cancelled_after_a_retry_renumbers_what_follows_on_the_host() -> None:
+    # Cancelled, the timer completes at the start of the host's replay, so the host starts B
+    # right away, ahead of A's retry timer, which it numbers only when A's failure replays:
+    # B takes id 2 where the history holds that timer. The host fails such an instance.
+    run = Run(deadline_then_next(cancel=True))
+    run.episode()
+    run.episode(run.failed(0))  # A's retry timer: id 2
+    run.episode(run.fired(2))  # A's second attempt: id 3
+    _, plan = run.episode(run.completed(3, "a"))
+    assert plan.error is not None
+    assert "history has a timer at sequence id 2, but this replay scheduled an activity 'B'" in (
+        plan.error
+    )
+
+
+def test_a_deadline_left_armed_keeps_the_instance_open_until_it_fires() -> None:
+    run = Run(deadline_then_next(cancel=False))
+    run.episode()
+    _, plan = run.episode(run.completed(0, "a"))
+    assert plan.work == [NewActivity(2, "B", "2")]
+    state, plan = run.episode(run.completed(2, "b"))
+    assert state["isDone"] is True
+    assert plan.open_tasks == {1} and not plan.may_complete
+    state, plan = run.episode(run.fired(1))
+    assert plan.open_tasks == set() and plan.may_complete
+
+
+def test_a_cancelled_deadline_before_any_retry_lets_the_instance_complete_at_once() -> None:
+    run = Run(deadline_then_next(cancel=True))
+    run.episode()
+    run.episode(run.completed(0, "a"))
+    state, plan = run.episode(run.completed(2, "b"))
+    assert state["isDone"] is True and plan.error is None
+    assert plan.may_complete
+
+
+def test_an_activity_still_running_keeps_a_finished_orchestrator_open() -> None:
+    def first_of_two(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+        winner = yield context.task_any(
+            [context.call_activity("A", 1), context.call_activity("B", 2)]
+        )
+        return winner.result
+
+    run = Run(first_of_two)
+    run.episode()
+    state, plan = run.episode(run.completed(1, "b"))
+    assert state["isDone"] is True and state["output"] == "b"
+    assert plan.open_tasks == {0} and not plan.may_complete
+    _, plan = run.episode(run.completed(0, "a"))
+    assert plan.may_complete
+
+
+def test_a_host_still_waiting_on_a_top_level_action_does_not_set_the_output() -> None:
+    def done_early(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+        first = context.call_activity("A", 1)
+        second = context.call_activity("B", 2)
+        yield context.task_any([context.task_all([first, second])])
+        return "decided"
+
+    run = Run(done_early)
+    run.episode()
+    # A fails: the SDK's task_all fails fast and the orchestrator returns, but the host's WhenAll
+    # still waits for B, so the host never reaches the end of the actions.
+    state, plan = run.episode(run.failed(0))
+    assert state["isDone"] is True
+    assert not plan.replayed_to_end and not plan.may_complete
+    _, plan = run.episode(run.completed(1, "b"))
+    assert plan.replayed_to_end and plan.may_complete

@@ -174,7 +174,7 @@ async def test_a_non_deterministic_orchestrator_fails_the_test_at_its_first_diff
             await env.wait_for(instance)
         env.failures.clear()  # leave the env cleanly; the failure was asserted
     assert "Orchestrator 'Lucky'" in str(failure.value)
-    assert "actions[0][0].input" in str(failure.value)
+    assert "actions[0].input" in str(failure.value)
 
 
 async def test_the_history_has_the_real_hosts_shape() -> None:

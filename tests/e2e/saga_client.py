@@ -6,6 +6,7 @@ app's ledgers into the same tables the running app uses.
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,16 @@ class SagaApp:
 
     def url(self, path: str) -> str:
         return self.running.url(path)
+
+    def builtin(self, order_id: str, action: str = "", query: str = "") -> str:
+        """The built-in Durable endpoint for the order's instance (an operator's tool: on Azure it
+        takes the system key, which the order API never hands out)."""
+        instance = urllib.parse.quote(order_id, safe="")
+        path = f"/runtime/webhooks/durabletask/instances/{instance}" + (
+            f"/{action}" if action else ""
+        )
+        hub = f"taskHub={self.config.hub_name}&connection=Storage"
+        return f"{self.running.base_url}{path}?{hub}" + (f"&{query}" if query else "")
 
     def start(self, body: dict[str, Any]) -> Reply:
         return post_json(self.url("orders"), body)

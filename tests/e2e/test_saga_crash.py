@@ -48,9 +48,8 @@ SETTINGS = {
     # 0.2 ** 20: a compensation that still fails after this many attempts would be a real defect.
     "SAGA_COMPENSATION_RETRY_ATTEMPTS": "20",
     "SAGA_COMPENSATION_RETRY_INTERVAL_MS": "50",
-    # Short enough that a compensated saga whose steps needed retries (its deadline timer stays
-    # armed, see saga.workflow) finishes well within SETTLE_SECONDS; a step slower than this
-    # times out and is compensated, which the invariants below allow.
+    # A step slower than this (a restart can hold one up for seconds) times out and is
+    # compensated, which the invariants below allow.
     "SAGA_STEP_DEADLINE_SECONDS": "40",
 }
 # Balances and stock chosen so that some customers and SKUs run out part way through.
@@ -154,7 +153,7 @@ class Poster:
             except (OSError, http.client.HTTPException):
                 time.sleep(RETRY_PAUSE_SECONDS)  # the host is down or restarting; try again
                 continue
-            if reply.status == 202 and reply.json()["id"] == order.order_id:
+            if reply.status == 202 and reply.json()["orderId"] == order.order_id:
                 with self._lock:
                     self.accepted.add(order.order_id)
                 return
@@ -238,6 +237,7 @@ def ledger_problems(app: SagaApp, scenario: Scenario, views: dict[str, Any]) -> 
             payment.status is PaymentStatus.CHARGED,
         )
         outcome = view.get("outcome")
+        # A saga resolved by hand keeps what its failed rollback left: only conservation holds.
         if outcome == "completed" and in_effect != (True, True):
             problems.append(f"{name}: completed but {reservation.status} / {payment.status}")
         if outcome == "compensated" and any(in_effect):

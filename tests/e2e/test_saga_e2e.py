@@ -27,11 +27,12 @@ SUCCEEDED = {"status": "succeeded", "reason": None}
 
 
 def started(reply: Reply, order_id: str) -> dict[str, Any]:
-    """The check-status payload of an accepted start."""
+    """The answer to an accepted start: the order's own status URL."""
     assert reply.status == 202, str(reply)
     payload: dict[str, Any] = reply.json()
-    assert payload["id"] == order_id, str(reply)
-    assert reply.headers["Location"] == payload["statusQueryGetUri"], str(reply)
+    assert payload["orderId"] == order_id, str(reply)
+    assert payload["statusUri"].endswith(f"/api/orders/{order_id}"), str(reply)
+    assert reply.headers["Location"] == payload["statusUri"], str(reply)
     return payload
 
 
@@ -228,15 +229,14 @@ def test_an_unknown_order_is_404(app: SagaApp) -> None:
     assert field_errors(reply) == {"orderId"}
 
 
-def test_status_and_purge_urls_from_the_start_payload_work(app: SagaApp) -> None:
+def test_the_built_in_status_and_purge_endpoints_see_the_saga(app: SagaApp) -> None:
     customer, sku = app.new_customer("10.00"), app.new_sku("2.50", 4)
     order_id = new_id("order")
-    links = started(app.start(order_body(order_id, customer, (sku, 2))), order_id)
+    started(app.start(order_body(order_id, customer, (sku, 2))), order_id)
     app.wait_until_settled(order_id)
 
     # The run's own task hub (set through AzureFunctionsJobHost__...hubName), not host.json's.
-    assert f"taskHub={app.config.hub_name}" in links["statusQueryGetUri"]
-    status = call("GET", links["statusQueryGetUri"])
+    status = call("GET", app.builtin(order_id))
     assert status.status == 200, str(status)
     instance = status.json()
     assert instance["name"] == "OrderSaga"
@@ -247,10 +247,10 @@ def test_status_and_purge_urls_from_the_start_payload_work(app: SagaApp) -> None
     assert instance["output"]["amount"] == "5.00"
     assert instance["customStatus"]["stage"] == "finished"
 
-    purged = call("DELETE", links["purgeHistoryDeleteUri"])
+    purged = call("DELETE", app.builtin(order_id))
     assert purged.status == 200, str(purged)
     assert purged.json() == {"instancesDeleted": 1}
-    gone = call("GET", links["statusQueryGetUri"])
+    gone = call("GET", app.builtin(order_id))
     assert gone.status == 404, str(gone)
     assert app.get_order(order_id).status == 404
     # Purging forgets the saga, not what it did: the charge and the reservation stay.
@@ -266,7 +266,7 @@ def test_terminating_a_stalled_saga_stops_it(launch_app: LaunchApp) -> None:
     try:
         customer, sku = app.new_customer("20.00"), app.new_sku("4.00", 5)
         order_id = new_id("order")
-        links = started(app.start(order_body(order_id, customer, (sku, 1))), order_id)
+        started(app.start(order_body(order_id, customer, (sku, 1))), order_id)
 
         def stock_reserved() -> bool | None:
             return app.ledgers.inventory.order_record(order_id) is not None or None
@@ -276,17 +276,17 @@ def test_terminating_a_stalled_saga_stops_it(launch_app: LaunchApp) -> None:
         assert view["runtimeStatus"] == "Running", view
         assert view["ledgers"]["order"]["status"] == "reserved", view
         assert view["ledgers"]["payment"] is None, view
-        running = call("GET", links["statusQueryGetUri"])
+        running = call("GET", app.builtin(order_id))
         assert running.status == 202, str(running)
         assert running.json()["runtimeStatus"] == "Running"
 
         reason = "stuck payment, cancelled by operator"
-        terminate_url = links["terminatePostUri"].replace("{text}", urllib.parse.quote(reason))
+        terminate_url = app.builtin(order_id, "terminate", f"reason={urllib.parse.quote(reason)}")
         terminated = call("POST", terminate_url)
         assert terminated.status == 202, str(terminated)
 
         def stopped() -> dict[str, Any] | None:
-            instance: dict[str, Any] = call("GET", links["statusQueryGetUri"]).json()
+            instance: dict[str, Any] = call("GET", app.builtin(order_id)).json()
             return instance if instance["runtimeStatus"] == "Terminated" else None
 
         instance = wait_for("the saga to be terminated", stopped, 60)
@@ -341,7 +341,7 @@ def test_the_start_endpoint_accepts_orders_without_an_id(app: SagaApp) -> None:
     reply = app.start(order_body(None, customer, (sku, 1)))
 
     assert reply.status == 202, str(reply)
-    order_id = reply.json()["id"]
+    order_id = reply.json()["orderId"]
     view = app.wait_until_settled(order_id)
     assert view["outcome"] == "completed", view
     assert app.balance(customer) == Decimal("0.00")

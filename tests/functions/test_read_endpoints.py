@@ -182,6 +182,7 @@ def test_a_pending_order_shows_its_amount_and_pending_steps(
     assert answer.body == {
         "orderId": order.orderId,
         "runtimeStatus": "Pending",
+        "stage": None,
         "customerId": "alice",
         "amount": "24.98",
         "steps": PENDING_STEPS,
@@ -232,7 +233,13 @@ def test_a_completed_order_shows_the_sagas_result(
         amount=order.amount,
         steps=SagaSteps(order=succeeded, payment=succeeded),
     )
-    host.advance(order.orderId, "Completed", output=result.model_dump(mode="json"))
+    finished = SagaProgress(stage="finished", outcome=Outcome.COMPLETED, steps=result.steps)
+    host.advance(
+        order.orderId,
+        "Completed",
+        output=result.model_dump(mode="json"),
+        custom_status=finished.model_dump(mode="json"),
+    )
 
     answer = get_order(loop, host, order.orderId)
 
@@ -241,6 +248,8 @@ def test_a_completed_order_shows_the_sagas_result(
         "orderId": order.orderId,
         "runtimeStatus": "Completed",
         "outcome": "completed",
+        "stage": "finished",
+        "operatorRetries": 0,
         "customerId": "alice",
         "amount": "100.00",
         "steps": {

@@ -107,3 +107,25 @@ def test_a_retry_after_a_fault_past_the_commit_does_not_apply_twice(
     item = inventory.item("SKU-BLUE")
     assert item is not None
     assert item.available == 1000 - 3
+
+
+def test_the_first_calls_for_each_order_fail_then_the_fault_clears() -> None:
+    faults = FaultPlan(first_failures=MappingProxyType({"RollbackPaymentActivity": 2}))
+    ran: list[str] = []
+
+    def refund(order_id: str) -> str:
+        ran.append(order_id)
+        return "done"
+
+    def call(order_id: str) -> str:
+        return faults.around("RollbackPaymentActivity", lambda: refund(order_id), order_id)
+
+    for order_id in ("o-1", "o-1"):
+        with pytest.raises(InjectedFault, match=r"call [12]; the first 2 fail"):
+            call(order_id)
+    assert call("o-1") == "done"
+    # Another order is counted on its own; other activities are untouched.
+    with pytest.raises(InjectedFault):
+        call("o-2")
+    assert faults.around("PaymentActivity", lambda: "paid", "o-2") == "paid"
+    assert ran == ["o-1"]  # a failed call never reached the step

@@ -55,6 +55,7 @@ def test_every_setting_is_read() -> None:
             "SAGA_STEP_DEADLINE_SECONDS": "2.5",
             "SAGA_FAULT_TRANSIENT": "OrderActivity=0.2, RollbackPaymentActivity=1",
             "SAGA_FAULT_STALL": "PaymentActivity=5",
+            "SAGA_FAULT_FIRST": "RollbackPaymentActivity=4",
         }
     )
 
@@ -72,6 +73,7 @@ def test_every_setting_is_read() -> None:
         "RollbackPaymentActivity": 1.0,
     }
     assert dict(settings.faults.stall_seconds) == {"PaymentActivity": 5.0}
+    assert dict(settings.faults.first_failures) == {"RollbackPaymentActivity": 4}
 
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "On"])
@@ -121,6 +123,8 @@ def test_storage_connection_is_required(value: str | None) -> None:
         ("SAGA_FAULT_STALL", "PaymentActivity=-1", ">= 0"),
         ("SAGA_FAULT_STALL", "PaymentActivity=nan", "finite"),
         ("SAGA_FAULT_STALL", "StartSaga=3", "unknown activity 'StartSaga'"),
+        ("SAGA_FAULT_FIRST", "RollbackPaymentActivity=2.5", "whole number of calls"),
+        ("SAGA_FAULT_FIRST", "RollbackPaymentActivity=-1", ">= 0"),
     ],
 )
 def test_bad_values_name_the_setting_and_the_value(setting: str, value: str, problem: str) -> None:

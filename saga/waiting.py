@@ -1,0 +1,150 @@
+"""How the saga waits: parallel steps with their own retries under one deadline, rollbacks that
+all settle, and an operator's decision. The story is in saga.workflow; this is the mechanics.
+
+They are shaped by the Functions host as much as by the SDK. The host replays the orchestrator's
+actions on DurableTask (OutOfProcOrchestrationShim.ProcessAsyncActionsV2): it starts each
+top-level action only once the one before it has completed, numbers every task it starts (retry
+attempts and retry timers of CallActivityWithRetry included, taken in .NET by RetryInterceptor as
+the failures replay), and completes an instance only when nothing it started is still open
+(TaskOrchestrationExecutor: `if (!this.context.HasOpenTasks)`). A cancelled timer completes at the
+very start of a replay. Three rules follow, and every wait below keeps them:
+
+1. A top-level action must be complete, for the host, by the time the orchestrator moves past
+   it; otherwise the host starts what follows late (or, after a cancellation, early, ahead of
+   retry timers it numbers later: the replay then fails as non-deterministic).
+2. Nothing may stay open behind a decided saga: every timer is fired or cancelled, and no retry
+   chain runs on in .NET.
+3. The forward steps retry by hand (an activity, then a durable timer, then the activity again,
+   each an action of its own) rather than with call_activity_with_retry, because their waits end
+   early when the deadline fires and a .NET retry chain cannot be cut short.
+
+So each wait of the forward steps is its own action: the tasks it starts and a fresh timer due at
+the deadline ("the guard"), raced with task_any. When the race ends by anything but the guard,
+the guard is cancelled, so for the host that action completes at once on every replay and the next
+wait starts where the SDK starts it. When the guard fires, the steps still in flight are given
+up: their retry timers are cancelled; an attempt already running stays open until it returns
+(DurableTask cannot cancel an activity), so the instance reports Running for at most that long
+after the saga decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import azure.durable_functions as df
+
+K = TypeVar("K", bound=Hashable)
+
+# The orchestrator yields SDK tasks and is sent their results; the SDK ships no type hints.
+Waiting = Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How often a step is tried, and how long it waits between tries."""
+
+    attempts: int
+    interval: timedelta
+
+
+@dataclass
+class _Step(Generic[K]):
+    """One step's attempts: the attempt in flight, or the timer before the next one."""
+
+    key: K
+    activity: str
+    attempts: int = 0
+    attempt: Any = None
+    retry_timer: Any = None
+    answered: bool = False
+    answer: Any = None
+
+
+def run_with_retries(
+    context: df.DurableOrchestrationContext,
+    activities: Mapping[K, str],
+    payload: Any,
+    retries: Retries,
+    deadline: datetime,
+    on_answer: Callable[[K, Any], None],
+) -> Generator[Any, Any, dict[K, Any]]:
+    """Run each activity (in parallel) until it answers, retrying it after a failure, until all
+    have answered or the deadline passes. An answer is what the activity returned, or the error
+    of its last attempt. Returns the answers; a step missing from them was cut off by the
+    deadline. `on_answer` hears of each answer as it arrives."""
+    steps = [_Step(key, name) for key, name in activities.items()]
+    for step in steps:
+        _attempt(context, step, payload)
+    while unanswered := [step for step in steps if not step.answered]:
+        guard = context.create_timer(deadline)
+        yield context.task_any([*(_open_task(step) for step in unanswered), guard])
+        if guard.is_completed:
+            for step in unanswered:
+                if step.retry_timer is not None and not step.retry_timer.is_completed:
+                    step.retry_timer.cancel()
+            break
+        guard.cancel()
+        for step in unanswered:
+            if step.attempt is not None and step.attempt.is_completed:
+                result = step.attempt.result
+                if isinstance(result, BaseException) and step.attempts < retries.attempts:
+                    fire_at = context.current_utc_datetime + retries.interval
+                    step.attempt, step.retry_timer = None, context.create_timer(fire_at)
+                else:
+                    step.answered, step.answer = True, result
+                    on_answer(step.key, result)
+            elif step.retry_timer is not None and step.retry_timer.is_completed:
+                step.retry_timer = None
+                _attempt(context, step, payload)
+    return {step.key: step.answer for step in steps if step.answered}
+
+
+def _attempt(context: df.DurableOrchestrationContext, step: _Step[Any], payload: Any) -> None:
+    step.attempts += 1
+    step.attempt = context.call_activity(step.activity, payload, expected_type=dict)
+
+
+def _open_task(step: _Step[Any]) -> Any:
+    return step.attempt if step.attempt is not None else step.retry_timer
+
+
+def settle_all(
+    context: df.DurableOrchestrationContext,
+    tasks: Mapping[K, Any],
+    on_answer: Callable[[K, Any], None],
+) -> Generator[Any, Any, dict[K, Any]]:
+    """Wait until every task has settled and return their answers (a failure's answer is its
+    error). Never fails fast, unlike the SDK's task_all: after a failure the others are awaited
+    again, which starts nothing new (so the host, which waits for all of them too, agrees)."""
+    pending = dict(tasks)
+    answers: dict[K, Any] = {}
+    # Raced alone, the task_all never throws here: when it fails fast, the loop waits on.
+    waiting = context.task_any([context.task_all(list(pending.values()))])
+    while pending:
+        yield waiting
+        for key, task in list(pending.items()):
+            if task.is_completed:
+                del pending[key]
+                answers[key] = task.result
+                on_answer(key, task.result)
+        # A new task_any takes the remaining tasks over from the task_all that failed fast (its
+        # completing again later would otherwise reach a parent that already saw it fail).
+        waiting = context.task_any(list(pending.values()))
+    return answers
+
+
+def external_event(context: df.DurableOrchestrationContext, name: str) -> Waiting:
+    """Wait for the next event of that name (no timer: nothing keeps the instance busy) and
+    return its payload. The Python client raises an event's data as JSON text, the HTTP API as
+    parsed JSON: either arrives here as the parsed value."""
+    payload = yield context.wait_for_external_event(name)
+    if isinstance(payload, str):
+        try:
+            return json.loads(payload)
+        except ValueError:
+            return payload
+    return payload
