@@ -162,9 +162,11 @@ class _Builder:
             self.marks.append(Mark(at, "terminated", _text(_json(event.get("Input")))))
         elif kind == "ExecutionCompleted":
             self.ended = at
-            status = str(event.get("OrchestrationStatus") or "Completed")
-            detail = _text(event.get("Result")) if status == "Failed" else None
-            self.marks.append(Mark(at, status.lower(), detail))
+            status = str(event.get("OrchestrationStatus") or "Completed").lower()
+            if status == "terminated" and any(m.kind == status for m in self.marks):
+                return  # DurableTask closes a terminated instance with this event too
+            detail = _text(_json(event.get("Result"))) if status != "completed" else None
+            self.marks.append(Mark(at, status, detail))
         elif kind in ("ExecutionSuspended", "ExecutionResumed"):
             state = "suspended" if kind == "ExecutionSuspended" else "resumed"
             self.marks.append(Mark(at, state, _text(event.get("Reason"))))

@@ -268,6 +268,7 @@ def test_termination_suspension_and_other_events_are_marks() -> None:
         {"EventType": "ExecutionResumed", "Timestamp": at(40), "Reason": None},
         {"EventType": "EventRaised", "Timestamp": at(45), "Name": "Ping", "Input": None},
         {"EventType": "ExecutionTerminated", "Timestamp": at(50), "Input": '"stuck payment"'},
+        finished(50, "Terminated"),
     ]
 
     timeline = build_timeline(history, "Terminated", NOW)
