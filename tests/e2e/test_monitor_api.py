@@ -245,3 +245,18 @@ def test_terminating_a_running_saga_stops_it_and_its_timeline_says_why(
         # The stalled payment would hold a graceful stop for two minutes; the test is over.
         for running in launcher.runs:
             running.kill()
+
+
+def test_the_monitor_page_is_one_html_document_that_runs_only_its_own_script(
+    app: SagaApp,
+) -> None:
+    reply = call("GET", app.url("monitor"))
+
+    assert reply.status == 200, str(reply)
+    assert reply.headers["Content-Type"].startswith("text/html")
+    page = reply.body.decode()
+    assert "<title>Saga monitor</title>" in page
+    assert 'src="monitor.js"' not in page and 'href="monitor.css"' not in page
+    policy = reply.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'sha256-" in policy
+    assert reply.headers["Cache-Control"] == "no-store"
