@@ -4,14 +4,16 @@
 
 (() => {
   const REFRESH_MS = 5000;
-  const PAGE_SIZE = 25;
+  const search = new URLSearchParams(location.search);
+  // Rows per page: 25, or ?top=1..100 in the page's URL.
+  const PAGE_SIZE = Math.min(100, Math.max(1, Math.trunc(Number(search.get("top"))) || 25));
   const MAX_REQUESTS_PER_LOAD = 20;
   const RUNNING = new Set(["Pending", "Running", "Suspended"]);
 
   // The page is /{prefix}/monitor; the endpoints it reads live beside it under /{prefix}/.
   const apiBase = location.pathname.replace(/monitor\/?$/, "");
   // On Azure the page is opened with ?code=<function key>; every request of its own sends it.
-  const functionKey = new URLSearchParams(location.search).get("code");
+  const functionKey = search.get("code");
 
   const $ = (id) => document.getElementById(id);
   const state = {

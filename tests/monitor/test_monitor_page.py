@@ -99,6 +99,29 @@ def test_filters_narrow_the_list(monitor: Monitor, sagas: Sagas) -> None:
     expect(page.locator("#list-empty")).to_be_visible()
 
 
+def test_load_more_follows_the_lists_continuation_token(monitor: Monitor, sagas: Sagas) -> None:
+    page = monitor.open(query="?top=2")
+    rows = page.locator("#orders tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#more")).to_be_visible()
+
+    for _ in range(50):
+        if page.locator("#more").is_hidden():
+            break
+        shown = rows.count()
+        page.click("#more")
+        page.wait_for_function(
+            "shown => document.querySelectorAll('#orders tbody tr').length > shown"
+            " || document.getElementById('more').hidden",
+            arg=shown,
+        )
+    else:
+        pytest.fail("Load more never reached the end of the list")
+    listed = rows.evaluate_all("rows => rows.map(row => row.dataset.order)")
+    assert len(listed) == len(set(listed))
+    assert {sagas.completed, sagas.refused, sagas.timed_out, sagas.running} <= set(listed)
+
+
 def test_finding_an_order_by_id_opens_it(monitor: Monitor, sagas: Sagas) -> None:
     page = monitor.open()
     monitor.expect_console_error("the server responded with a status of 404")
