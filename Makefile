@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 
-.PHONY: install test lint typecheck run func bench clean
+.PHONY: install browser test lint typecheck run func bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,20 @@ node_modules/.installed: package.json package-lock.json | $(VENV)/.installed
 
 install: $(VENV)/.installed node_modules/.installed
 
+# The monitor's browser tests drive Debian's Chromium (Playwright's own download is not used).
+# Installed with apt-get where that is possible; elsewhere those tests skip and say why.
+browser:
+	@if [ -n "$$MONITOR_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make browser: no chromium and no apt-get; the monitor's browser tests will be skipped." >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "make browser: installing chromium needs root (or sudo); the monitor's browser tests will be skipped." >&2; \
+	fi
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -29,7 +43,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+test: install browser lint typecheck
 	$(BIN)/python -m pytest
 
 run: install
@@ -43,6 +57,9 @@ func: install
 
 bench: install
 	$(BIN)/python -m bench.saga_bench --write docs/benchmarks.md
+
+screenshots: install browser
+	$(BIN)/python -m tests.monitor.screenshots
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

@@ -112,7 +112,7 @@ async def start_saga(req: func.HttpRequest, client: OrchestrationClient) -> func
             ensure_same_order(request, order_id, existing.input_)
         return _accepted(req, order_id, _order_url(req.url, order_id))
     except Exception as error:
-        return _failure(error, "starting an order")
+        return failure_response(error, "starting an order")
 
 
 async def command_compensation(
@@ -129,7 +129,7 @@ async def command_compensation(
         status = await _status(client, order_id)
         if not status or status.name != ORCHESTRATOR:
             raise UnknownOrder([FieldError("orderId", f"no order {order_id!r}")])
-        instance = _snapshot(status)
+        instance = snapshot(status)
         progress, runtime_status = instance.progress(), instance.runtime_status
         if (
             runtime_status != "Running"
@@ -167,7 +167,7 @@ async def command_compensation(
             {"Location": status_url, "Retry-After": RETRY_AFTER_SECONDS},
         )
     except Exception as error:
-        return _failure(error, "commanding a compensation")
+        return failure_response(error, "commanding a compensation")
 
 
 async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.HttpResponse:
@@ -178,7 +178,7 @@ async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.
         if not status or status.name != ORCHESTRATOR:
             # An instance of another orchestration under this id is not an order.
             return _not_found("orderId", f"no order {order_id!r}")
-        instance = _snapshot(status)
+        instance = snapshot(status)
         saga_input = instance.saga_input()
         order_record, payment_record = None, None
         if saga_input is not None:
@@ -191,7 +191,7 @@ async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.
             )
         return json_response(order_view(order_id, instance, order_record, payment_record))
     except Exception as error:
-        return _failure(error, "reading an order")
+        return failure_response(error, "reading an order")
 
 
 def get_customer(req: func.HttpRequest) -> func.HttpResponse:
@@ -203,7 +203,7 @@ def get_customer(req: func.HttpRequest) -> func.HttpResponse:
             return _not_found("customerId", f"no customer {customer_id!r}")
         return json_response(customer_view(wallet))
     except Exception as error:
-        return _failure(error, "reading a customer")
+        return failure_response(error, "reading a customer")
 
 
 def get_inventory(req: func.HttpRequest) -> func.HttpResponse:
@@ -215,7 +215,7 @@ def get_inventory(req: func.HttpRequest) -> func.HttpResponse:
             return _not_found("sku", f"no sku {sku!r} in the catalog")
         return json_response(inventory_view(item))
     except Exception as error:
-        return _failure(error, "reading a catalog item")
+        return failure_response(error, "reading a catalog item")
 
 
 async def _status(client: OrchestrationClient, instance_id: str) -> Any:
@@ -246,7 +246,7 @@ def _without_query(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/")
 
 
-def _snapshot(status: Any) -> InstanceSnapshot:
+def snapshot(status: Any) -> InstanceSnapshot:
     """An OrderSaga's status from the Durable client, as the views read it."""
     return InstanceSnapshot(
         runtime_status=status.runtime_status.value if status.runtime_status else "Unknown",
@@ -262,7 +262,7 @@ def _not_found(field: str, message: str) -> func.HttpResponse:
     return error_response(HTTPStatus.NOT_FOUND, [FieldError(field, message)])
 
 
-def _failure(error: Exception, doing: str) -> func.HttpResponse:
+def failure_response(error: Exception, doing: str) -> func.HttpResponse:
     """The answer for anything that stopped a request, logged at the level it deserves."""
     if isinstance(error, Rejected):
         return error_response(error.status, error.errors)

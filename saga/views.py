@@ -99,23 +99,27 @@ def order_view(
 
 def order_summary(order_id: str, instance: InstanceSnapshot) -> dict[str, Any]:
     """What an order's saga says of itself, without the ledgers: `{orderId, runtimeStatus,
-    outcome?, stage, customerId?, amount, steps, createdTime, lastUpdatedTime}`."""
+    outcome, stage, customerId, amount, steps, createdTime, lastUpdatedTime}` (outcome null
+    until the saga reports one, and for a saga that was terminated or failed)."""
     saga_input = instance.saga_input()
     result = instance.result()
     progress = instance.progress()
     view: dict[str, Any] = {"orderId": order_id, "runtimeStatus": instance.runtime_status}
     steps = SagaSteps()
     amount = saga_input.order.amount if saga_input else None
+    outcome: str | None = None
     if result is not None:
-        view["outcome"] = result.outcome.value
+        outcome = result.outcome.value
         steps = result.steps
         amount = result.amount
     elif progress is not None:
-        view["outcome"] = progress.outcome.value
         steps = progress.steps
+        # A saga stopped from outside (terminated) or broken (failed) never decided.
+        if instance.runtime_status not in _ENDED_BADLY:
+            outcome = progress.outcome.value
+    view["outcome"] = outcome
     view["stage"] = progress.stage if progress is not None else None
-    if saga_input is not None:
-        view["customerId"] = saga_input.order.customerId
+    view["customerId"] = saga_input.order.customerId if saga_input is not None else None
     view["amount"] = None if amount is None else money_text(amount)
     view["steps"] = steps.model_dump(mode="json")
     view["createdTime"] = _timestamp(instance.created_time)

@@ -182,6 +182,7 @@ def test_a_pending_order_shows_its_amount_and_pending_steps(
     assert answer.body == {
         "orderId": order.orderId,
         "runtimeStatus": "Pending",
+        "outcome": None,
         "stage": None,
         "customerId": "alice",
         "amount": "24.98",
@@ -305,7 +306,7 @@ def test_a_failed_orchestration_shows_the_hosts_reason_and_no_outcome(
     body: dict[str, Any] = get_order(loop, host, order.orderId).body
 
     assert body["runtimeStatus"] == "Failed"
-    assert "outcome" not in body
+    assert body["outcome"] is None
     assert body["error"] == reason
     assert body["amount"] == "10.00"
     assert body["steps"] == PENDING_STEPS

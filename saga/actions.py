@@ -1,0 +1,97 @@
+"""What an operator may do to a saga, decided from its status, so the monitor only draws buttons.
+
+Each action says how to ask for it (method, path under the app's route prefix, JSON body), what
+to confirm, and the one text field it needs, if any. An action a saga cannot take is absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from saga.workflow import Stage
+
+TERMINABLE = frozenset({"Pending", "Running", "Suspended"})
+MAX_TEXT = 500
+DEFAULT_TERMINATE_REASON = "terminated by an operator from the saga monitor"
+
+
+@dataclass(frozen=True)
+class TextField:
+    name: str
+    label: str
+    required: bool
+    default: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "required": self.required,
+            "maxLength": MAX_TEXT,
+            "default": self.default,
+        }
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    path: str
+    body: dict[str, str]
+    confirm: str
+    field: TextField | None = None
+    method: str = "POST"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "method": self.method,
+            "path": self.path,
+            "body": self.body,
+            "confirm": self.confirm,
+            "field": None if self.field is None else self.field.to_json(),
+        }
+
+
+def available_actions(order_id: str, runtime_status: str, stage: str | None) -> list[Action]:
+    """Terminate while the instance runs; retry or resolve while it waits for an operator."""
+    order = quote(order_id, safe="")
+    actions: list[Action] = []
+    if stage == Stage.NEEDS_ATTENTION and runtime_status in TERMINABLE:
+        compensation = f"orders/{order}/compensation"
+        actions.append(
+            Action(
+                "retry",
+                "Retry rollbacks",
+                compensation,
+                {"action": "retry"},
+                f"Run the failed rollbacks of order {order_id} again?",
+            )
+        )
+        actions.append(
+            Action(
+                "resolve",
+                "Resolve by hand",
+                compensation,
+                {"action": "resolve"},
+                f"Record that order {order_id} was put right by hand? The saga ends with outcome "
+                "resolved_manually and rolls nothing else back.",
+                TextField("note", "What was done (1-500 characters)", required=True),
+            )
+        )
+    if runtime_status in TERMINABLE:
+        actions.append(
+            Action(
+                "terminate",
+                "Terminate",
+                f"orders/{order}/termination",
+                {},
+                f"Terminate order {order_id}? The saga stops where it is: nothing is rolled back, "
+                "and what it already reserved or charged stays.",
+                TextField("reason", "Reason", required=False, default=DEFAULT_TERMINATE_REASON),
+            )
+        )
+    return actions
