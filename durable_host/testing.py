@@ -368,6 +368,11 @@ class DurableTestEnv:
         """Move virtual time forward, firing what falls due on the way."""
         await self.clock.advance(delta)
 
+    async def settle(self) -> None:
+        """Wait until nothing runs: every episode, activity and HTTP function started so far (and
+        what each led to) has finished, or waits for virtual time."""
+        await self.clock.settled()
+
     async def sleep(self, delta: timedelta) -> None:
         """For an async replacement activity: take `delta` of virtual time, as a slow service
         would (timers due sooner, a deadline say, fire meanwhile)."""

@@ -1,38 +1,39 @@
-"""EngineOptions limits: no more activities or episodes at once than configured."""
+"""EngineOptions limits: no more activities at once than host.json allows, and that many."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
-from pathlib import Path
+import threading
 
-from durable_host.app import FunctionApp
-from durable_host.engine import Engine, EngineOptions
-from durable_host.history import OrchestrationStatus
-from durable_host.store import InstanceRecord
-from tests.durable_host.engine_polling import poll
+from durable_host.testing import DurableTestEnv
+from tests.durable_host.conftest import APPS
 
-APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
+APP = APPS / "orchestrations"
+LIMIT = 3
+LIMIT_SETTING = "AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions"
 
 
-async def run_crowd(connection_string: str, options: EngineOptions) -> InstanceRecord:
-    engine = await Engine.create(connection_string, options, FunctionApp.load(APP))
-    await engine.start()
-    try:
-        await engine.start_new("Crowd", "crowd", None)
-        return await poll(engine, "crowd", lambda record: record.is_terminal, limit=60)
-    finally:
-        await engine.stop()
+async def test_max_concurrent_activities_is_honoured() -> None:
+    # Crowd fans out twelve Track calls. Each waits at a barrier for LIMIT of them to run at once:
+    # with fewer running together the barrier breaks, and the running count would show more.
+    barrier = threading.Barrier(LIMIT, timeout=10)
+    lock = threading.Lock()
+    running = [0]
 
+    def track(n: int) -> int:
+        with lock:
+            running[0] += 1
+            seen = running[0]
+        try:
+            barrier.wait()
+        finally:
+            with lock:
+                running[0] -= 1
+        return seen
 
-def test_max_concurrent_activities_is_honoured(storage_connection_string: str) -> None:
-    options = EngineOptions(
-        hub_name="Conc" + uuid.uuid4().hex[:10],
-        max_concurrent_activities=3,
-        max_concurrent_orchestrators=2,
-    )
-    record = asyncio.run(run_crowd(storage_connection_string, options))
-    assert record.runtime_status == OrchestrationStatus.Completed
-    # Twelve 0.1 s activities overlapped, but never more than three at once.
-    assert json.loads(record.output or "0") == 3
+    async with DurableTestEnv(
+        APP, activities={"Track": track}, settings={LIMIT_SETTING: str(LIMIT)}
+    ) as env:
+        instance = await env.start("Crowd")
+        status = await env.wait_for(instance, "Completed")
+    assert status.output == LIMIT
+    assert [call.outcome for call in env.calls("Track")] == ["succeeded"] * 12

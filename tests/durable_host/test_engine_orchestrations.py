@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,22 +97,6 @@ def test_retries_exhausted_surface_the_last_failure_after_the_final_timer(
     )
 
 
-def test_durable_timer_delays_the_orchestration(client: ManagementClient) -> None:
-    instance = new_id("delay")
-    started = time.monotonic()
-    client.start("Delay", instance, {"seconds": 1})
-    status = client.wait_until(instance)
-    assert status["runtimeStatus"] == "Completed"
-    assert status["output"] >= 1.0
-    assert time.monotonic() - started >= 1.0
-    assert event_types(status) == [
-        "ExecutionStarted",
-        "TimerCreated",
-        "TimerFired",
-        "ExecutionCompleted",
-    ]
-
-
 def test_event_beats_the_deadline_and_the_cancelled_timer_does_not_hold_it(
     client: ManagementClient,
 ) -> None:
@@ -124,33 +107,6 @@ def test_event_beats_the_deadline_and_the_cancelled_timer_does_not_hold_it(
     status = client.wait_until(instance, timeout=10)
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"approved": {"by": "Grace"}}
-
-
-def test_an_orchestrator_that_returns_with_a_timer_pending_runs_until_it_fires(
-    client: ManagementClient,
-) -> None:
-    # DurableTask completes no instance while a timer it did not cancel is pending.
-    instance = new_id("uncancelled")
-    client.start("Approval", instance, {"seconds": 8, "cancel": False})
-    client.wait_for_history(instance, "TimerCreated")
-    assert client.raise_event(instance, "Approve", {"by": "Ida"}).status == 202
-    approved = client.wait_for_history(instance, "EventRaised")
-    assert approved["runtimeStatus"] == "Running"
-    assert "ExecutionCompleted" not in event_types(approved)
-    status = client.wait_until(instance, timeout=30)
-    assert status["runtimeStatus"] == "Completed"
-    assert status["output"] == {"approved": {"by": "Ida"}}
-    kinds = event_types(client.status(instance, "?showHistory=true").json())
-    assert (
-        kinds.index("EventRaised") < kinds.index("TimerFired") < kinds.index("ExecutionCompleted")
-    )
-
-
-def test_deadline_beats_a_missing_event(client: ManagementClient) -> None:
-    instance = new_id("deadline")
-    client.start("Approval", instance, {"seconds": 1})
-    status = client.wait_until(instance)
-    assert status["output"] == {"approved": None, "timed_out": True}
 
 
 def test_event_raised_before_the_orchestrator_waits_for_it_is_kept(

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from durable_host import history as h
 from durable_host.app import FunctionApp
+from durable_host.contracts import FunctionInvoker, FunctionKind
 from durable_host.engine import Engine, EngineOptions, InstanceExistsError
 from durable_host.history import EventType, OrchestrationStatus
 from durable_host.store import InstanceRecord
@@ -38,9 +40,31 @@ def hub() -> str:
     return "Rec" + uuid.uuid4().hex[:10]
 
 
+class CountingActivities:
+    """The app as the engine sees it, counting each activity invocation (name, input); the first
+    invocation of `hold` never returns, like one cut short by a crash."""
+
+    def __init__(self, app: FunctionApp, hold: tuple[str, str] | None = None) -> None:
+        self.app = app
+        self.hold = hold
+        self.started: Counter[tuple[str, str]] = Counter()
+
+    def kind_of(self, name: str) -> FunctionKind | None:
+        return self.app.kind_of(name)
+
+    def call_orchestrator(self, name: str, context_json: str) -> str:
+        return self.app.call_orchestrator(name, context_json)
+
+    async def run_activity(self, name: str, input_text: str) -> str:
+        self.started[(name, input_text)] += 1
+        if (name, input_text) == self.hold and self.started[self.hold] == 1:
+            await asyncio.Event().wait()  # until the engine stops and cancels it
+        return await self.app.run_activity(name, input_text)
+
+
 @asynccontextmanager
 async def engine_for(
-    connection_string: str, hub: str, app: FunctionApp, start: bool = True
+    connection_string: str, hub: str, app: FunctionInvoker, start: bool = True
 ) -> AsyncIterator[Engine]:
     engine = await Engine.create(connection_string, EngineOptions(hub_name=hub), app)
     if start:
@@ -92,20 +116,23 @@ async def test_acknowledged_start_and_events_survive_a_stop_before_any_episode(
 async def test_activity_scheduled_but_never_reported_runs_again_after_restart(
     storage_connection_string: str, hub: str, function_app: FunctionApp
 ) -> None:
-    async with engine_for(storage_connection_string, hub, function_app) as engine:
+    counting = CountingActivities(function_app, hold=("Pause", "1"))
+    async with engine_for(storage_connection_string, hub, counting) as engine:
         await engine.start_new("SlowChain", "slow", '"1"')
 
-        async def scheduled_only() -> bool:
-            events = await engine.get_history("slow")
-            kinds = [e["EventType"] for e in events]
-            return EventType.TaskScheduled in kinds and EventType.TaskCompleted not in kinds
+        async def first_step_running() -> bool:
+            return counting.started[("Pause", "1")] == 1
 
-        await eventually(scheduled_only, "the first activity to be scheduled")
+        await eventually(first_step_running, "the first activity to run")
+        kinds = [e["EventType"] for e in await engine.get_history("slow")]
+        assert EventType.TaskScheduled in kinds and EventType.TaskCompleted not in kinds
     # The first Pause was running when the engine stopped; its result was never stored.
-    async with engine_for(storage_connection_string, hub, function_app) as engine:
+    async with engine_for(storage_connection_string, hub, counting) as engine:
         record = await poll(engine, "slow", finished)
         assert record.runtime_status == OrchestrationStatus.Completed
         assert record.output == "11"
+    # It ran again after the restart; every later step ran once.
+    assert counting.started == {("Pause", str(n)): 2 if n == 1 else 1 for n in (1, 2, 4, 7, 11)}
 
 
 @run_async

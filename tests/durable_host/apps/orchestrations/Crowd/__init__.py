@@ -1,4 +1,4 @@
-"""Fans out many Track calls and returns the highest concurrency any of them saw."""
+"""Fans out twelve Track calls and returns the highest number any of them answered."""
 
 import azure.durable_functions as df
 
