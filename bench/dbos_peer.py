@@ -59,6 +59,8 @@ _TERMINAL = {
 }
 _POLLING: ContextVar[bool] = ContextVar("polling", default=False)
 
+NAME = "DBOS on SQLite"
+
 
 # Durable Functions' RetryOptions wait the same interval between attempts (backoff coefficient 1).
 _FORWARD_STEP = DBOS.step(
@@ -180,7 +182,7 @@ def run_dbos(sagas: int, concurrency: int, poll: float) -> RunResult:
             event.remove(Engine, "before_cursor_execute", counter)
             DBOS.destroy()
     return RunResult(
-        name="DBOS on SQLite",
+        name=NAME,
         sagas=sagas,
         seconds=elapsed,
         latencies=[latency for latency, _ in results],

@@ -36,6 +36,7 @@ from bench.ledger import (
 from bench.stats import RunResult
 from durable_host.azurite import free_port
 
+NAME = "durabletask in-memory"
 _LEDGER = MemoryLedger()
 _TERMINAL = {
     client.OrchestrationStatus.COMPLETED,
@@ -129,7 +130,7 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         runner.stop()
         backend.stop()
     return RunResult(
-        name="durabletask in-memory",
+        name=NAME,
         sagas=sagas,
         seconds=elapsed,
         latencies=latencies,

@@ -36,8 +36,12 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.dbos_peer import NAME as DBOS_NAME
 from bench.dbos_peer import run_dbos
 from bench.host import LEDGER_SOURCE, can_tag
+from bench.memory_run import NAME as MEMORY_NAME
+from bench.memory_run import run_memory
+from bench.peer import NAME as PEER_NAME
 from bench.peer import run_peer
 from bench.stats import RunResult, process_cpu_seconds, ratios, table
 from durable_host.azurite import Azurite, free_port
@@ -115,7 +119,10 @@ async def _one_saga(
     async with http.post(f"{base_url}/api/orders", json=body) as response:
         if response.status != 202:
             return time.perf_counter() - began, f"start answered {response.status}"
-        status_url = (await response.json())["statusQueryGetUri"]
+        order_id = (await response.json())["orderId"]
+    # The built-in status endpoint, as an operator polls it: durable_host answers a finished
+    # instance from memory, where the order's own URL would read the ledgers every time.
+    status_url = f"{base_url}/runtime/webhooks/durabletask/instances/{order_id}?showInput=false"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         async with http.get(status_url) as response:
@@ -261,10 +268,15 @@ def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) 
         f"{sagas} sagas (half compensate), {concurrency} in flight, status polled every "
         f"{poll * 1000:.0f} ms.\n\n" + table(results)
     )
-    ours = next((result for result in results if result.name == OURS), None)
-    peers = [result for result in results if result.name != OURS]
-    if ours is not None and peers:
-        text += "\n" + ratios(ours, peers)
+    by_name = {result.name: result for result in results}
+    pairs = [
+        (by_name[mine], by_name[peer])
+        for mine, peer in COMPARED
+        if mine in by_name and peer in by_name
+    ]
+    if pairs:
+        text += "\n" + ratios(pairs)
+    ours = by_name.get(OURS)
     if ours is not None and ours.cpu_seconds:
         # Whatever the scheduling, the machine cannot run more sagas per second than this.
         cores = os.cpu_count() or 1
@@ -292,9 +304,17 @@ def record_latest(path: Path, latest: str) -> None:
 # Each runtime's run, in the order of the table: ours first, then the peers.
 RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
     "durable_host": run_durable_host,
+    "durable_host-memory": run_memory,
     "dbos": run_dbos,
     "durabletask": run_peer,
 }
+# Which run is held against which: ours with storage against the persistent peer and the in-memory
+# one, and ours in memory against the in-memory one (same ledgers, no storage on either side).
+COMPARED = [
+    (OURS, DBOS_NAME),
+    (OURS, PEER_NAME),
+    (MEMORY_NAME, PEER_NAME),
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,13 +91,14 @@ def table(results: list[RunResult]) -> str:
     return header + "\n".join(rows) + "\n"
 
 
-def ratios(ours: RunResult, peers: list[RunResult]) -> str:
-    """Ours against each peer: above 1, ours runs more sagas/s, or spends more CPU per saga."""
+def ratios(pairs: list[tuple[RunResult, RunResult]]) -> str:
+    """Ours against a peer, pair by pair: above 1, ours runs more sagas/s, or spends more CPU per
+    saga."""
     header = "| ratio | sagas/s | CPU ms/saga |\n|---|---:|---:|\n"
     rows = [
-        f"| ours / {peer.name} | {_ratio(ours.rate, peer.rate)} | "
+        f"| {ours.name} / {peer.name} | {_ratio(ours.rate, peer.rate)} | "
         f"{_ratio(ours.cpu_ms_per_saga, peer.cpu_ms_per_saga)} |"
-        for peer in peers
+        for ours, peer in pairs
     ]
     return header + "\n".join(rows) + "\n"
 

@@ -1,0 +1,114 @@
+"""OrderSaga on durable_host with the in-memory task hub: the runtime alone, against its peer.
+
+The app's own orchestrator runs on durable_host's engine with the task hub in memory and the
+system clock; its four activities are the peers' dictionary ledgers (bench.ledger), and nothing
+touches Azurite. Clients start each saga and poll its status over durable_host's Durable HTTP API on
+loopback, as the peer's clients use its gRPC API; everything runs in this one process, whose CPU
+time is the figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.ledger import MemoryLedger, Order
+from bench.stats import RunResult
+from durable_host.testing import DurableTestEnv
+from saga.models import PricedLine, PricedOrder, SagaInput
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "durable_host in-memory"
+TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+HUB = "BenchMemory"
+_LEDGER = MemoryLedger()
+
+
+def _order(priced: dict[str, Any]) -> Order:
+    """The ledgers' view of a priced order: broke customers are refused payment."""
+    return {"orderId": priced["orderId"], "refusePayment": priced["customerId"] == "broke"}
+
+
+ACTIVITIES = {
+    "OrderActivity": lambda order: _LEDGER.reserve(_order(order)),
+    "PaymentActivity": lambda order: _LEDGER.charge(_order(order)),
+    "RollbackOrderActivity": lambda order: _LEDGER.release(_order(order)),
+    "RollbackPaymentActivity": lambda order: _LEDGER.refund(_order(order)),
+}
+
+
+def saga_input(index: int) -> str:
+    """The saga's input as the Python client sends it: JSON text, as JSON."""
+    order = PricedOrder(
+        orderId=f"memory-{index}",
+        customerId="broke" if index % 2 else "rich",
+        lines=[PricedLine(sku="SKU-1", quantity=1, unitPrice=Decimal("1.00"))],
+        amount=Decimal("1.00"),
+    )
+    return json.dumps(SagaInput(order=order).model_dump_json())
+
+
+async def _one(http: aiohttp.ClientSession, api: str, index: int, poll: float) -> tuple[float, str]:
+    instance = f"memory-{index}"
+    began = time.perf_counter()
+    async with http.post(
+        f"{api}/orchestrators/OrderSaga/{instance}",
+        data=saga_input(index),
+        headers={"Content-Type": "application/json"},
+    ) as response:
+        if response.status != 202:
+            return time.perf_counter() - began, f"start answered {response.status}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        async with http.get(f"{api}/instances/{instance}?showInput=false") as response:
+            status = await response.json()
+        if status["runtimeStatus"] in TERMINAL:
+            output = status.get("output")
+            outcome = output.get("outcome") if isinstance(output, dict) else None
+            return time.perf_counter() - began, outcome or status["runtimeStatus"]
+        await asyncio.sleep(poll)
+    return time.perf_counter() - began, "timed out"
+
+
+async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
+    logging.getLogger("durable_host").setLevel(logging.WARNING)
+    async with DurableTestEnv(
+        ROOT,
+        activities=ACTIVITIES,
+        hub_name=HUB,
+        virtual_time=False,
+        serve=True,
+        check_determinism=False,
+    ) as env:
+        api = f"{env.base_url}/runtime/webhooks/durabletask"
+        gate = asyncio.Semaphore(concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency * 2)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            async def bounded(index: int) -> tuple[float, str]:
+                async with gate:
+                    return await _one(http, api, index, poll)
+
+            began, cpu_began = time.perf_counter(), time.process_time()
+            results = await asyncio.gather(*(bounded(index) for index in range(sagas)))
+            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    return RunResult(
+        name=NAME,
+        sagas=sagas,
+        seconds=elapsed,
+        latencies=[latency for latency, _ in results],
+        outcomes=[outcome for _, outcome in results],
+        storage_requests=None,
+        cpu_seconds={"runtime and load generator, one process": cpu},
+    )
+
+
+def run_memory(sagas: int, concurrency: int, poll: float) -> RunResult:
+    return asyncio.run(_run(sagas, concurrency, poll))
