@@ -10,6 +10,7 @@ time is the figure.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -20,13 +21,13 @@ from typing import Any
 import aiohttp
 
 from bench.ledger import MemoryLedger, Order
+from bench.load import NotStarted, run_load
 from bench.stats import RunResult
 from durable_host.testing import DurableTestEnv
 from saga.models import PricedLine, PricedOrder, SagaInput
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "durable_host in-memory"
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 HUB = "BenchMemory"
 _LEDGER = MemoryLedger()
 
@@ -55,26 +56,17 @@ def saga_input(index: int) -> str:
     return json.dumps(SagaInput(order=order).model_dump_json())
 
 
-async def _one(http: aiohttp.ClientSession, api: str, index: int, poll: float) -> tuple[float, str]:
+async def _start(api: str, http: aiohttp.ClientSession, index: int) -> str:
+    """Start a saga through durable_host's Durable HTTP API, as the Python client does."""
     instance = f"memory-{index}"
-    began = time.perf_counter()
     async with http.post(
         f"{api}/orchestrators/OrderSaga/{instance}",
         data=saga_input(index),
         headers={"Content-Type": "application/json"},
     ) as response:
         if response.status != 202:
-            return time.perf_counter() - began, f"start answered {response.status}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        async with http.get(f"{api}/instances/{instance}?showInput=false") as response:
-            status = await response.json()
-        if status["runtimeStatus"] in TERMINAL:
-            output = status.get("output")
-            outcome = output.get("outcome") if isinstance(output, dict) else None
-            return time.perf_counter() - began, outcome or status["runtimeStatus"]
-        await asyncio.sleep(poll)
-    return time.perf_counter() - began, "timed out"
+            raise NotStarted(f"start answered {response.status}")
+    return instance
 
 
 async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
@@ -88,17 +80,11 @@ async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
         check_determinism=False,
     ) as env:
         api = f"{env.base_url}/runtime/webhooks/durabletask"
-        gate = asyncio.Semaphore(concurrency)
-        connector = aiohttp.TCPConnector(limit=concurrency * 2)
-        async with aiohttp.ClientSession(connector=connector) as http:
-
-            async def bounded(index: int) -> tuple[float, str]:
-                async with gate:
-                    return await _one(http, api, index, poll)
-
-            began, cpu_began = time.perf_counter(), time.process_time()
-            results = await asyncio.gather(*(bounded(index) for index in range(sagas)))
-            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+        cpu_began = time.process_time()
+        elapsed, results = await run_load(
+            env.base_url, sagas, concurrency, poll, functools.partial(_start, api)
+        )
+        cpu = time.process_time() - cpu_began
     return RunResult(
         name=NAME,
         sagas=sagas,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import platform
 import re
@@ -39,6 +40,7 @@ import aiohttp
 from bench.dbos_peer import NAME as DBOS_NAME
 from bench.dbos_peer import run_dbos
 from bench.host import LEDGER_SOURCE, can_tag
+from bench.load import NotStarted, run_load
 from bench.memory_run import NAME as MEMORY_NAME
 from bench.memory_run import run_memory
 from bench.peer import NAME as PEER_NAME
@@ -50,7 +52,6 @@ from saga.settings import load_settings
 from saga.storage import open_ledgers
 
 ROOT = Path(__file__).resolve().parent.parent
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 # Spread over many rows, as real traffic is: one hot SKU or wallet would measure ETag contention on
 # a single entity, not the orchestration runtime.
 SPREAD = 64
@@ -107,48 +108,18 @@ async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -
     raise RuntimeError("the host did not serve within 60 s")
 
 
-async def _one_saga(
-    http: aiohttp.ClientSession, base_url: str, index: int, poll: float
-) -> tuple[float, str]:
+async def _start_order(base_url: str, http: aiohttp.ClientSession, index: int) -> str:
+    """POST /api/orders, as a client of the app starts a saga; the instance is the order id."""
     body = {
         "orderId": f"bench-{index}",
         "customerId": _customer(index),
         "items": [{"sku": _sku(index), "quantity": 1}],
     }
-    began = time.perf_counter()
     async with http.post(f"{base_url}/api/orders", json=body) as response:
         if response.status != 202:
-            return time.perf_counter() - began, f"start answered {response.status}"
-        order_id = (await response.json())["orderId"]
-    # The built-in status endpoint, as an operator polls it: durable_host answers a finished
-    # instance from memory, where the order's own URL would read the ledgers every time.
-    status_url = f"{base_url}/runtime/webhooks/durabletask/instances/{order_id}?showInput=false"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        async with http.get(status_url) as response:
-            status = await response.json()
-        if status["runtimeStatus"] in TERMINAL:
-            output = status.get("output")
-            outcome = output.get("outcome") if isinstance(output, dict) else None
-            return time.perf_counter() - began, outcome or status["runtimeStatus"]
-        await asyncio.sleep(poll)
-    return time.perf_counter() - began, "timed out"
-
-
-async def _load(
-    base_url: str, sagas: int, concurrency: int, poll: float
-) -> tuple[float, list[tuple[float, str]]]:
-    gate = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def bounded(index: int) -> tuple[float, str]:
-            async with gate:
-                return await _one_saga(http, base_url, index, poll)
-
-        began = time.perf_counter()
-        results = await asyncio.gather(*(bounded(i) for i in range(sagas)))
-        return time.perf_counter() - began, list(results)
+            raise NotStarted(f"start answered {response.status}")
+        order_id: str = (await response.json())["orderId"]
+        return order_id
 
 
 # An access log line: `127.0.0.1 - - [date] "POST /devstoreaccount1/SagaHubHistory HTTP/1.1" 204 -`.
@@ -218,7 +189,15 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                     before = storage_requests(azurite.log_file, hub, tagged)
                     processes = {"host": process.pid, "Azurite": azurite.pid}
                     cpu_before = _cpu_seconds(processes)
-                    elapsed, results = asyncio.run(_load(base_url, sagas, concurrency, poll))
+                    elapsed, results = asyncio.run(
+                        run_load(
+                            base_url,
+                            sagas,
+                            concurrency,
+                            poll,
+                            functools.partial(_start_order, base_url),
+                        )
+                    )
                     cpu = {
                         name: seconds - cpu_before[name]
                         for name, seconds in _cpu_seconds(processes).items()
