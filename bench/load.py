@@ -26,25 +26,27 @@ Start = Callable[[aiohttp.ClientSession, int], Awaitable[str]]
 
 async def run_load(
     base_url: str, sagas: int, concurrency: int, poll: float, start: Start
-) -> tuple[float, list[tuple[float, str]]]:
-    """Elapsed seconds, and each saga's (latency, outcome)."""
+) -> tuple[float, list[tuple[float, str, float]]]:
+    """Elapsed seconds, and each saga's (latency, outcome, when it ended from the start)."""
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
 
-        async def one(index: int) -> tuple[float, str]:
+        async def one(index: int) -> tuple[float, str, float]:
             async with gate:
                 began = time.perf_counter()
                 try:
                     instance = await start(http, index)
                 except NotStarted as refused:
-                    return time.perf_counter() - began, str(refused)
-                outcome = await _until_ended(http, base_url, instance, poll)
-                return time.perf_counter() - began, outcome
+                    outcome = str(refused)
+                else:
+                    outcome = await _until_ended(http, base_url, instance, poll)
+                now = time.perf_counter()
+                return now - began, outcome, now - load_began
 
-        began = time.perf_counter()
+        load_began = time.perf_counter()
         results = await asyncio.gather(*(one(index) for index in range(sagas)))
-        return time.perf_counter() - began, list(results)
+        return time.perf_counter() - load_began, list(results)
 
 
 async def _until_ended(

@@ -70,7 +70,7 @@ async def _start(api: str, http: aiohttp.ClientSession, index: int) -> str:
 
 
 async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
-    logging.getLogger("durable_host").setLevel(logging.WARNING)
+    logging.getLogger("durable_host").setLevel(logging.ERROR)
     async with DurableTestEnv(
         ROOT,
         activities=ACTIVITIES,
@@ -89,8 +89,9 @@ async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
         name=NAME,
         sagas=sagas,
         seconds=elapsed,
-        latencies=[latency for latency, _ in results],
-        outcomes=[outcome for _, outcome in results],
+        latencies=[latency for latency, _, _ in results],
+        outcomes=[outcome for _, outcome, _ in results],
+        ended=[ended for _, _, ended in results],
         storage_requests=None,
         cpu_seconds={"runtime and load generator, one process": cpu},
     )

@@ -58,6 +58,7 @@ SPREAD = 64
 # The app's ledger tables are named with this prefix (SAGA_TABLE_PREFIX).
 LEDGER_PREFIX = "Bench"
 OURS = "durable_host + Azurite"
+HOT = "durable_host + Azurite, one hot SKU"
 
 
 def _sku(index: int) -> str:
@@ -108,12 +109,13 @@ async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -
     raise RuntimeError("the host did not serve within 60 s")
 
 
-async def _start_order(base_url: str, http: aiohttp.ClientSession, index: int) -> str:
-    """POST /api/orders, as a client of the app starts a saga; the instance is the order id."""
+async def _start_order(base_url: str, hot: bool, http: aiohttp.ClientSession, index: int) -> str:
+    """POST /api/orders, as a client of the app starts a saga; the instance is the order id.
+    `hot`: every order on the same SKU (a flash sale)."""
     body = {
         "orderId": f"bench-{index}",
         "customerId": _customer(index),
-        "items": [{"sku": _sku(index), "quantity": 1}],
+        "items": [{"sku": _sku(0 if hot else index), "quantity": 1}],
     }
     async with http.post(f"{base_url}/api/orders", json=body) as response:
         if response.status != 202:
@@ -160,7 +162,11 @@ def _by_part(requests: Counter[str]) -> dict[str, int]:
     return parts
 
 
-def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
+def run_hot_sku(sagas: int, concurrency: int, poll: float) -> RunResult:
+    return run_durable_host(sagas, concurrency, poll, hot=True)
+
+
+def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = False) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
         with azurite:
@@ -195,7 +201,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                             sagas,
                             concurrency,
                             poll,
-                            functools.partial(_start_order, base_url),
+                            functools.partial(_start_order, base_url, hot),
                         )
                     )
                     cpu = {
@@ -208,11 +214,12 @@ def run_durable_host(sagas: int, concurrency: int, poll: float) -> RunResult:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
     return RunResult(
-        name=OURS,
+        name=HOT if hot else OURS,
         sagas=sagas,
         seconds=elapsed,
-        latencies=[latency for latency, _ in results],
-        outcomes=[outcome for _, outcome in results],
+        latencies=[latency for latency, _, _ in results],
+        outcomes=[outcome for _, outcome, _ in results],
+        ended=[ended for _, _, ended in results],
         storage_requests=_by_part(requests),
         cpu_seconds=cpu,
     )
@@ -255,6 +262,14 @@ def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) 
     ]
     if pairs:
         text += "\n" + ratios(pairs)
+    for result in results:
+        drift = result.drift()
+        if drift is not None:
+            first, last = drift
+            text += (
+                f"\n{result.name}: {first:.1f} sagas/s over the first thousand to end, "
+                f"{last:.1f} over the last thousand ({(last / first - 1) * 100:+.0f}%).\n"
+            )
     ours = by_name.get(OURS)
     if ours is not None and ours.cpu_seconds:
         # Whatever the scheduling, the machine cannot run more sagas per second than this.
@@ -283,6 +298,7 @@ def record_latest(path: Path, latest: str) -> None:
 # Each runtime's run, in the order of the table: ours first, then the peers.
 RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
     "durable_host": run_durable_host,
+    "durable_host-hot-sku": run_hot_sku,
     "durable_host-memory": run_memory,
     "dbos": run_dbos,
     "durabletask": run_peer,
@@ -290,6 +306,7 @@ RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
 # Which run is held against which: ours with storage against the persistent peer and the in-memory
 # one, and ours in memory against the in-memory one (same ledgers, no storage on either side).
 COMPARED = [
+    (HOT, OURS),
     (OURS, DBOS_NAME),
     (OURS, PEER_NAME),
     (MEMORY_NAME, PEER_NAME),

@@ -32,6 +32,8 @@ class RunResult:
     storage_unit: str = ""
     # CPU seconds spent during the run, by process ("host", "Azurite", "load generator", ...).
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # When each saga ended, in seconds from the start of the load (where the run records it).
+    ended: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -69,6 +71,16 @@ class RunResult:
             f"{name} {used / self.sagas * 1000:.0f}" for name, used in self.cpu_seconds.items()
         )
         return f"{self.cpu_ms_per_saga:.0f} ({parts})" if len(self.cpu_seconds) > 1 else parts
+
+    def drift(self, window: int = 1000) -> tuple[float, float] | None:
+        """Sagas/s over the first `window` sagas to end and over the last `window`, or None
+        when the run is too short to have both apart."""
+        ended = sorted(self.ended)
+        if len(ended) < 2 * window:
+            return None
+        first = window / ended[window - 1]
+        last = window / (ended[-1] - ended[-window - 1])
+        return first, last
 
     def outcome_summary(self) -> str:
         counts = Counter(self.outcomes)

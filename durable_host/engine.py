@@ -111,6 +111,10 @@ class Engine:
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._activities: asyncio.Queue[tuple[str, str, NewActivity]] = asyncio.Queue()
         self._timers: set[TimerHandle] = set()
+        # Durable timers armed on the clock, by instance and sequence id, so that a timer the
+        # orchestrator cancelled, or one of an instance that ended, is disarmed: its firing
+        # would only wake the instance for nothing (and load a finished one back).
+        self._armed: dict[str, dict[int, TimerHandle]] = defaultdict(dict)
         self._workers: list[asyncio.Task[None]] = []
         self._start_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._undeleted: dict[str, list[str]] = defaultdict(list)
@@ -409,20 +413,36 @@ class Engine:
     def _later(self, delay: timedelta, callback: Callable[[], None]) -> None:
         self._at(self.now() + delay, callback)
 
-    def _at(self, when: datetime, callback: Callable[[], None]) -> None:
+    def _at(self, when: datetime, callback: Callable[[], None]) -> TimerHandle:
         def run() -> None:
             self._timers.discard(handle)
             callback()
 
         handle = self.clock.call_at(when, run)
         self._timers.add(handle)
+        return handle
 
     def _arm_timer(self, instance_id: str, execution_id: str, timer_id: int, fire_at: str) -> None:
         def fire() -> None:
+            armed = self._armed.get(instance_id)
+            if armed is not None:
+                armed.pop(timer_id, None)
             event = h.timer_fired(self.now(), timer_id, fire_at)
             self._enqueue(Message(instance_id, event, None, execution_id))
 
-        self._at(h.parse_timestamp(fire_at), fire)
+        self._armed[instance_id][timer_id] = self._at(h.parse_timestamp(fire_at), fire)
+
+    def _disarm(self, instance_id: str, keep: set[int] | None) -> None:
+        """Cancel the instance's armed timers, all of them or all but `keep`."""
+        armed = self._armed.get(instance_id)
+        if not armed:
+            return
+        for timer_id in [t for t in armed if keep is None or t not in keep]:
+            handle = armed.pop(timer_id)
+            handle.cancel()
+            self._timers.discard(handle)
+        if not armed:
+            del self._armed[instance_id]
 
     # Episodes
 
@@ -514,6 +534,10 @@ class Engine:
             self._parked.pop(instance_id, None)
         if decision.parked:
             self._parked[instance_id].extend(decision.parked)
+        if decision.record.is_terminal or decision.fresh_execution:
+            self._disarm(instance_id, None)
+        elif decision.open_tasks is not None:
+            self._disarm(instance_id, decision.open_tasks)
         if decision.record.is_terminal:
             self._cache.pop(instance_id, None)
             self._parked.pop(instance_id, None)

@@ -48,6 +48,8 @@ async def test_an_event_beats_the_deadline_and_the_cancelled_timer_does_not_hold
         await env.wait_for(instance, "Running")
         await env.raise_event(instance, "Approve", {"by": "Grace"}, json_body=True)
         status = await env.wait_for(instance, "Completed")
+        # The cancelled timer is disarmed: it will not wake the finished instance in an hour.
+        assert env.clock.next_due() is None
     assert status.output == {"approved": {"by": "Grace"}}
     assert status.last_updated_time == T0
 
