@@ -13,12 +13,13 @@ first attempt skip reading the record (see saga.optimistic).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from azure.data.tables import TableClient, TableEntity
+from azure.data.tables import TableClient
 
 from saga.models import (
     Identifier,
@@ -29,9 +30,13 @@ from saga.models import (
     PricedOrder,
     StepOutcome,
 )
-from saga.optimistic import create_if_absent, guarded_update, read_row, retry_on_conflict
+from saga.optimistic import retry_on_conflict
+from saga.rows import LedgerTable, Row, Write, create, guarded_update
 
 PARTITION = "stock"
+# How old a catalog row may be to price an order from it: a price change reaches new orders within
+# this many seconds, and most orders are priced without a storage request.
+PRICE_MAX_AGE_SECONDS = 5.0
 
 
 class ReservationStatus(StrEnum):
@@ -78,13 +83,12 @@ class Inventory:
     """Reads the catalog and reserves or releases stock, each step idempotent per order."""
 
     def __init__(self, table: TableClient) -> None:
-        self._table = table
+        self._table = LedgerTable(table)
 
     def stock_item(self, sku: str, unit_price: Decimal, available: int) -> bool:
         """Add `sku` to the catalog unless it is there already; True when it was added."""
         item = CatalogItem(sku=sku, unitPrice=unit_price, available=available)
-        return create_if_absent(
-            self._table,
+        return self._table.create_if_absent(
             {
                 "PartitionKey": PARTITION,
                 "RowKey": _sku_key(item.sku),
@@ -94,7 +98,8 @@ class Inventory:
         )
 
     def item(self, sku: str) -> CatalogItem | None:
-        row = read_row(self._table, PARTITION, _sku_key(sku))
+        """The catalog row as storage has it now."""
+        row = self._table.read_fresh(PARTITION, _sku_key(sku))
         return None if row is None else _catalog_item(sku, row)
 
     def price(self, request: OrderRequest, order_id: str) -> PricedOrder:
@@ -102,11 +107,11 @@ class Inventory:
         prices: dict[str, Decimal] = {}
         missing: list[str] = []
         for line in request.items:
-            item = self.item(line.sku)
-            if item is None:
+            row = self._table.read(PARTITION, _sku_key(line.sku), PRICE_MAX_AGE_SECONDS)
+            if row is None:
                 missing.append(line.sku)
             else:
-                prices[line.sku] = item.unitPrice
+                prices[line.sku] = _catalog_item(line.sku, row).unitPrice
         if missing:
             raise UnknownSkus(missing)
         lines = [
@@ -119,7 +124,8 @@ class Inventory:
         )
 
     def order_record(self, order_id: str) -> OrderRecord | None:
-        row = read_row(self._table, PARTITION, _order_key(order_id))
+        """The order's record as storage has it now."""
+        row = self._table.read_fresh(PARTITION, _order_key(order_id))
         return None if row is None else _order_record(row)
 
     def reserve_stock(self, order: PricedOrder) -> StepOutcome:
@@ -137,7 +143,7 @@ class Inventory:
         )
 
     def _reserve_unless_recorded(self, order: PricedOrder) -> StepOutcome:
-        existing = self.order_record(order.orderId)
+        existing = self.order_record(order.orderId)  # after a conflict: from storage
         if existing is not None:
             return _repeated_reservation(existing)
         return self._reserve(order)
@@ -146,53 +152,69 @@ class Inventory:
         """Decide from the stock alone, as if the order had no record: if it has one, creating
         the record fails the commit with 409, and the retry reads it."""
         wanted = _quantities(order.lines)
-        rows: dict[str, TableEntity] = {}
-        problems: list[str] = []
-        for sku, quantity in wanted.items():
-            row = read_row(self._table, PARTITION, _sku_key(sku))
-            if row is None:
-                problems.append(f"{sku} is not in the catalog")
-            elif row["Available"] < quantity:
-                problems.append(f"{sku}: {quantity} requested, only {row['Available']} available")
-            else:
-                rows[sku] = row
-        if problems:
-            reason = f"stock for order {order.orderId} cannot be reserved: " + "; ".join(problems)
-            self._table.create_entity(_record_row(order, ReservationStatus.REJECTED, reason))
-            return StepOutcome(ok=False, reason=reason)
-        operations: list[Any] = [("create", _record_row(order, ReservationStatus.RESERVED, None))]
-        operations += [
-            guarded_update(rows[sku], {"Available": rows[sku]["Available"] - quantity})
-            for sku, quantity in wanted.items()
-        ]
-        self._table.submit_transaction(operations)
+        with self._table.exclusive([(PARTITION, _sku_key(sku)) for sku in wanted]):
+            began = time.monotonic()
+            rows = {sku: self._table.read(PARTITION, _sku_key(sku)) for sku in wanted}
+            if _shortages(rows, wanted) and any(
+                row is not None and row.remembered_since(began) for row in rows.values()
+            ):
+                # Refuse only on what storage says now, never on a row this process remembers.
+                rows = {sku: self._table.read_fresh(PARTITION, _sku_key(sku)) for sku in wanted}
+            problems = _shortages(rows, wanted)
+            if problems:
+                reason = f"stock for order {order.orderId} cannot be reserved: " + "; ".join(
+                    problems
+                )
+                self._table.create(_record_row(order, ReservationStatus.REJECTED, reason))
+                return StepOutcome(ok=False, reason=reason)
+            writes = [create(_record_row(order, ReservationStatus.RESERVED, None))]
+            for sku, quantity in wanted.items():
+                row = rows[sku]
+                assert row is not None  # _shortages found every row
+                writes.append(guarded_update(row, {"Available": row["Available"] - quantity}))
+            self._table.commit(writes)
         return StepOutcome(ok=True)
 
     def _release(self, order: PricedOrder) -> StepOutcome:
-        row = read_row(self._table, PARTITION, _order_key(order.orderId))
+        row = self._table.read(PARTITION, _order_key(order.orderId))
         if row is None:
             reason = f"order {order.orderId} was rolled back before any stock was reserved"
-            self._table.create_entity(_record_row(order, ReservationStatus.FENCED, reason))
+            self._table.create(_record_row(order, ReservationStatus.FENCED, reason))
             return StepOutcome(
                 ok=True, reason=f"nothing to release; {reason}, so a late reservation is refused"
             )
         record = _order_record(row)
         if record.status is not ReservationStatus.RESERVED:
+            # Rejected, released and fenced are final: a remembered record is as good as a read.
             return StepOutcome(
                 ok=True, reason=f"nothing to release: the reservation is {record.status}"
             )
         # Restore exactly what the record says was taken, whatever the caller passed in.
-        operations: list[Any] = []
-        for sku, quantity in _quantities(record.lines).items():
-            stock = read_row(self._table, PARTITION, _sku_key(sku))
-            if stock is None:
-                raise LookupError(
-                    f"cannot release order {order.orderId}: {sku} is no longer in the catalog"
-                )
-            operations.append(guarded_update(stock, {"Available": stock["Available"] + quantity}))
-        operations.append(guarded_update(row, {"Status": ReservationStatus.RELEASED.value}))
-        self._table.submit_transaction(operations)
+        wanted = _quantities(record.lines)
+        with self._table.exclusive([(PARTITION, _sku_key(sku)) for sku in wanted]):
+            writes: list[Write] = []
+            for sku, quantity in wanted.items():
+                stock = self._table.read(PARTITION, _sku_key(sku))
+                if stock is None:
+                    raise LookupError(
+                        f"cannot release order {order.orderId}: {sku} is no longer in the catalog"
+                    )
+                writes.append(guarded_update(stock, {"Available": stock["Available"] + quantity}))
+            writes.append(guarded_update(row, {"Status": ReservationStatus.RELEASED.value}))
+            self._table.commit(writes)
         return StepOutcome(ok=True)
+
+
+def _shortages(rows: dict[str, Row | None], wanted: Counter[str]) -> list[str]:
+    """Why these rows cannot give the quantities wanted (nothing when they can)."""
+    problems: list[str] = []
+    for sku, quantity in wanted.items():
+        row = rows[sku]
+        if row is None:
+            problems.append(f"{sku} is not in the catalog")
+        elif row["Available"] < quantity:
+            problems.append(f"{sku}: {quantity} requested, only {row['Available']} available")
+    return problems
 
 
 def _quantities(lines: list[PricedLine]) -> Counter[str]:
@@ -232,7 +254,7 @@ def _record_row(
     return row
 
 
-def _order_record(row: TableEntity) -> OrderRecord:
+def _order_record(row: Row) -> OrderRecord:
     return OrderRecord(
         orderId=row["RowKey"].removeprefix("order|"),
         customerId=row["CustomerId"],
@@ -243,5 +265,5 @@ def _order_record(row: TableEntity) -> OrderRecord:
     )
 
 
-def _catalog_item(sku: str, row: TableEntity) -> CatalogItem:
+def _catalog_item(sku: str, row: Row) -> CatalogItem:
     return CatalogItem(sku=sku, unitPrice=Decimal(row["UnitPrice"]), available=row["Available"])

@@ -8,7 +8,8 @@ and the step starts over. Only a bounded number of times: after that the step ra
 `LedgerContention`, a transient error the orchestrator's retry policy handles.
 
 A forward step's first attempt skips reading its order's idempotency record and presumes there is
-none: almost always true, and one storage request saved per step. The presumption needs no read to
+none: almost always true, and one storage request saved per step. (The rows a step does read often
+come from what the process already knows: see saga.rows.) The presumption needs no read to
 be safe, because whatever the step decides, its commit creates the record (with the effect, or
 alone when refusing), and a create fails with 409, the whole transaction with it, when the record
 exists: a duplicate delivery, a retry after a lost reply, or a fence an earlier rollback left.
@@ -21,17 +22,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.core.exceptions import HttpResponseError
 
 MAX_ATTEMPTS = 30
 _FIRST_BACKOFF_SECONDS = 0.005
 _MAX_BACKOFF_SECONDS = 0.1
 _CONFLICT_STATUSES = {409, 412}
-_UNSTORABLE_KEY_CHARS = frozenset("/\\#?")
 
 T = TypeVar("T")
 
@@ -71,41 +69,3 @@ def retry_on_conflict(
         f"{what}: the rows kept changing under concurrent writers; gave up after {attempts} "
         "attempts (safe to retry: nothing was applied)"
     )
-
-
-def _storable(key: str) -> bool:
-    """Table storage refuses these characters in keys (and '#' or '?' would cut the request URL)."""
-    return not any(c in _UNSTORABLE_KEY_CHARS or ord(c) < 32 or 127 <= ord(c) < 160 for c in key)
-
-
-def read_row(table: TableClient, partition_key: str, row_key: str) -> TableEntity | None:
-    """The row with its ETag in `.metadata`, or None when it does not exist (or cannot)."""
-    if not (_storable(partition_key) and _storable(row_key)):
-        return None
-    try:
-        return table.get_entity(partition_key, row_key)
-    except ResourceNotFoundError:
-        return None
-
-
-def guarded_update(row: TableEntity, changes: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
-    """A transaction operation that merges `changes` into `row` only if nobody changed it since."""
-    entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], **changes}
-    return (
-        "update",
-        entity,
-        {
-            "mode": UpdateMode.MERGE,
-            "etag": row.metadata["etag"],
-            "match_condition": MatchConditions.IfNotModified,
-        },
-    )
-
-
-def create_if_absent(table: TableClient, entity: dict[str, Any]) -> bool:
-    """Create the row unless one with its keys exists (never overwriting); True when created."""
-    try:
-        table.create_entity(entity)
-    except ResourceExistsError:
-        return False
-    return True

@@ -9,14 +9,16 @@ skip reading it (see saga.optimistic).
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from azure.data.tables import TableClient, TableEntity
+from azure.data.tables import TableClient
 
 from saga.models import Identifier, Model, Money, PricedOrder, StepOutcome
-from saga.optimistic import create_if_absent, guarded_update, read_row, retry_on_conflict
+from saga.optimistic import retry_on_conflict
+from saga.rows import LedgerTable, Row, create, guarded_update
 
 WALLET_ROW = "wallet"
 
@@ -51,13 +53,12 @@ class Wallets:
     """Charges and refunds customers' wallets, each step idempotent per order."""
 
     def __init__(self, table: TableClient) -> None:
-        self._table = table
+        self._table = LedgerTable(table)
 
     def open_wallet(self, customer_id: str, balance: Decimal) -> bool:
         """Give the customer a wallet unless they have one already; True when it was created."""
         wallet = Wallet(customerId=customer_id, balance=balance)
-        return create_if_absent(
-            self._table,
+        return self._table.create_if_absent(
             {
                 "PartitionKey": wallet.customerId,
                 "RowKey": WALLET_ROW,
@@ -66,11 +67,13 @@ class Wallets:
         )
 
     def wallet(self, customer_id: str) -> Wallet | None:
-        row = read_row(self._table, customer_id, WALLET_ROW)
+        """The wallet as storage has it now."""
+        row = self._table.read_fresh(customer_id, WALLET_ROW)
         return None if row is None else Wallet(customerId=customer_id, balance=row["Balance"])
 
     def payment_record(self, customer_id: str, order_id: str) -> PaymentRecord | None:
-        row = read_row(self._table, customer_id, _payment_key(order_id))
+        """The order's payment record as storage has it now."""
+        row = self._table.read_fresh(customer_id, _payment_key(order_id))
         return None if row is None else _payment_record(row)
 
     def charge_wallet(self, order: PricedOrder) -> StepOutcome:
@@ -91,7 +94,7 @@ class Wallets:
         )
 
     def _charge_unless_recorded(self, order: PricedOrder) -> StepOutcome:
-        existing = self.payment_record(order.customerId, order.orderId)
+        existing = self.payment_record(order.customerId, order.orderId)  # after a conflict
         if existing is not None:
             return _repeated_charge(existing)
         return self._charge(order)
@@ -99,54 +102,66 @@ class Wallets:
     def _charge(self, order: PricedOrder) -> StepOutcome:
         """Decide from the wallet alone, as if the order had no record: if it has one, creating
         the record fails the commit with 409, and the retry reads it."""
-        wallet = read_row(self._table, order.customerId, WALLET_ROW)
-        if wallet is None:
-            return self._reject(order, f"customer {order.customerId} has no wallet")
-        balance = Decimal(wallet["Balance"])
-        if balance < order.amount:
-            return self._reject(
-                order,
-                f"customer {order.customerId} has {balance}, order {order.orderId} needs "
-                f"{order.amount}",
+        with self._table.exclusive([(order.customerId, WALLET_ROW)]):
+            began = time.monotonic()
+            wallet = self._table.read(order.customerId, WALLET_ROW)
+            if (
+                wallet is not None
+                and wallet.remembered_since(began)
+                and Decimal(wallet["Balance"]) < order.amount
+            ):
+                # Refuse only on what storage says now, never on a wallet this process remembers.
+                wallet = self._table.read_fresh(order.customerId, WALLET_ROW)
+            if wallet is None:
+                return self._reject(order, f"customer {order.customerId} has no wallet")
+            balance = Decimal(wallet["Balance"])
+            if balance < order.amount:
+                return self._reject(
+                    order,
+                    f"customer {order.customerId} has {balance}, order {order.orderId} needs "
+                    f"{order.amount}",
+                )
+            self._table.commit(
+                [
+                    create(_record_row(order, PaymentStatus.CHARGED, None)),
+                    guarded_update(wallet, {"Balance": str(balance - order.amount)}),
+                ]
             )
-        self._table.submit_transaction(
-            [
-                ("create", _record_row(order, PaymentStatus.CHARGED, None)),
-                guarded_update(wallet, {"Balance": str(balance - order.amount)}),
-            ]
-        )
         return StepOutcome(ok=True)
 
     def _reject(self, order: PricedOrder, problem: str) -> StepOutcome:
         """Record the refusal, so that a retry or a duplicate gets the same answer."""
         reason = f"payment for order {order.orderId} refused: {problem}"
-        self._table.create_entity(_record_row(order, PaymentStatus.REJECTED, reason))
+        self._table.create(_record_row(order, PaymentStatus.REJECTED, reason))
         return StepOutcome(ok=False, reason=reason)
 
     def _refund(self, order: PricedOrder) -> StepOutcome:
-        row = read_row(self._table, order.customerId, _payment_key(order.orderId))
+        row = self._table.read(order.customerId, _payment_key(order.orderId))
         if row is None:
             reason = f"order {order.orderId} was rolled back before any payment was taken"
-            self._table.create_entity(_record_row(order, PaymentStatus.FENCED, reason))
+            self._table.create(_record_row(order, PaymentStatus.FENCED, reason))
             return StepOutcome(
                 ok=True, reason=f"nothing to refund; {reason}, so a late charge is refused"
             )
         record = _payment_record(row)
         if record.status is not PaymentStatus.CHARGED:
+            # Rejected, refunded and fenced are final: a remembered record is as good as a read.
             return StepOutcome(ok=True, reason=f"nothing to refund: the payment is {record.status}")
-        wallet = read_row(self._table, order.customerId, WALLET_ROW)
-        if wallet is None:
-            raise LookupError(
-                f"cannot refund order {order.orderId}: customer {order.customerId} has no wallet"
+        with self._table.exclusive([(order.customerId, WALLET_ROW)]):
+            wallet = self._table.read(order.customerId, WALLET_ROW)
+            if wallet is None:
+                raise LookupError(
+                    f"cannot refund order {order.orderId}: customer {order.customerId} has no "
+                    "wallet"
+                )
+            # Refund exactly what the record says was charged, whatever the caller passed in.
+            balance = Decimal(wallet["Balance"]) + record.amount
+            self._table.commit(
+                [
+                    guarded_update(wallet, {"Balance": str(balance)}),
+                    guarded_update(row, {"Status": PaymentStatus.REFUNDED.value}),
+                ]
             )
-        # Refund exactly what the record says was charged, whatever the caller passed in.
-        balance = Decimal(wallet["Balance"]) + record.amount
-        self._table.submit_transaction(
-            [
-                guarded_update(wallet, {"Balance": str(balance)}),
-                guarded_update(row, {"Status": PaymentStatus.REFUNDED.value}),
-            ]
-        )
         return StepOutcome(ok=True)
 
 
@@ -175,7 +190,7 @@ def _record_row(order: PricedOrder, status: PaymentStatus, reason: str | None) -
     return row
 
 
-def _payment_record(row: TableEntity) -> PaymentRecord:
+def _payment_record(row: Row) -> PaymentRecord:
     return PaymentRecord(
         orderId=row["RowKey"].removeprefix("payment|"),
         customerId=row["PartitionKey"],

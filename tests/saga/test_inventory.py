@@ -11,7 +11,7 @@ import pytest
 from saga.inventory import CatalogItem, Inventory, ReservationStatus, UnknownSkus
 from saga.models import OrderLine, OrderRequest, PricedOrder, StepOutcome
 from saga.settings import Settings
-from saga.storage import INVENTORY_TABLE, Ledgers
+from saga.storage import INVENTORY_TABLE, Ledgers, open_ledgers
 from tests.saga.concurrency import all_at_once
 from tests.saga.conftest import OrderFactory, StorageRequests
 
@@ -317,9 +317,55 @@ def test_a_repeated_reservation_reads_the_record_once_its_commit_is_refused(
 
     again = counted_ledgers.inventory.reserve_stock(order)
 
+    # The stock row is known from the first commit; creating the record again fails the batch.
     assert again == StepOutcome(ok=True)
-    assert storage_requests.sent == ["GET sku|SKU-RED", "POST $batch", "GET order|o-again"]
+    assert storage_requests.sent == ["POST $batch", "GET order|o-again"]
     assert available(counted_ledgers.inventory, "SKU-RED") == 998
+
+
+def test_the_next_reservation_of_a_sku_commits_without_reading_it(
+    counted_ledgers: Ledgers, storage_requests: StorageRequests, make_order: OrderFactory
+) -> None:
+    assert counted_ledgers.inventory.reserve_stock(
+        make_order("o-1", "alice", ("SKU-RED", 2, "9.99"))
+    ).ok
+    storage_requests.sent.clear()
+
+    second = counted_ledgers.inventory.reserve_stock(
+        make_order("o-2", "bob", ("SKU-RED", 3, "9.99"))
+    )
+
+    assert second == StepOutcome(ok=True)
+    assert storage_requests.sent == ["POST $batch"]
+    assert available(counted_ledgers.inventory, "SKU-RED") == 995
+
+
+def test_a_row_changed_by_another_process_is_read_again_and_nothing_is_lost(
+    opened_ledgers: Ledgers, ledger_settings: Settings, make_order: OrderFactory
+) -> None:
+    # Two instances of the app: each remembers the stock row as it last saw it.
+    ours, theirs = opened_ledgers.inventory, open_ledgers(ledger_settings).inventory
+    assert ours.reserve_stock(make_order("o-ours-1", "alice", ("SKU-RED", 5, "9.99"))).ok
+    assert theirs.reserve_stock(make_order("o-theirs", "alice", ("SKU-RED", 7, "9.99"))).ok
+
+    # Ours still remembers 995: its guarded commit fails, and it decides again from storage.
+    assert ours.reserve_stock(make_order("o-ours-2", "alice", ("SKU-RED", 11, "9.99"))).ok
+
+    assert available(ours, "SKU-RED") == 1000 - 5 - 7 - 11
+
+
+def test_a_remembered_shortage_is_checked_in_storage_before_refusing(
+    opened_ledgers: Ledgers, ledger_settings: Settings, make_order: OrderFactory
+) -> None:
+    ours, theirs = opened_ledgers.inventory, open_ledgers(ledger_settings).inventory
+    assert ours.reserve_stock(make_order("o-last-rare", "alice", ("SKU-RARE", 1, "100.00"))).ok
+    # Another instance rolls it back: the stock is there again, which ours has not seen.
+    assert theirs.release_stock(make_order("o-last-rare", "alice", ("SKU-RARE", 1, "100.00"))).ok
+
+    outcome = ours.reserve_stock(make_order("o-next-rare", "bob", ("SKU-RARE", 1, "100.00")))
+
+    assert outcome == StepOutcome(ok=True)
+    assert available(ours, "SKU-RARE") == 0
 
 
 def test_a_repeated_reservation_after_the_stock_ran_out_still_answers_reserved(

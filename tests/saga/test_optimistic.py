@@ -8,7 +8,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError
 
-from saga.optimistic import guarded_update, is_conflict, read_row, retry_on_conflict
+from saga.optimistic import is_conflict, retry_on_conflict
+from saga.rows import LedgerTable, guarded_update
 
 
 @pytest.fixture
@@ -24,14 +25,14 @@ def test_a_batch_creating_an_existing_row_is_refused_whole_as_a_409_conflict(
     # Forward steps skip reading their record on a first attempt because of exactly this.
     table.create_entity({"PartitionKey": "p", "RowKey": "record"})
     table.create_entity({"PartitionKey": "p", "RowKey": "stock", "Available": 5})
-    stock = read_row(table, "p", "stock")
+    stock = LedgerTable(table).read_fresh("p", "stock")
     assert stock is not None
 
     with pytest.raises(TableTransactionError) as caught:
         table.submit_transaction(
             [
                 ("create", {"PartitionKey": "p", "RowKey": "record"}),
-                guarded_update(stock, {"Available": 4}),
+                guarded_update(stock, {"Available": 4}).operation,
             ]
         )
 

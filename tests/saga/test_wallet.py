@@ -12,7 +12,7 @@ from azure.data.tables import TableClient
 from saga.models import PricedOrder, StepOutcome
 from saga.optimistic import LedgerContention, retry_on_conflict
 from saga.settings import Settings
-from saga.storage import WALLETS_TABLE, Ledgers
+from saga.storage import WALLETS_TABLE, Ledgers, open_ledgers
 from saga.wallet import PaymentStatus, Wallet, Wallets
 from tests.saga.concurrency import all_at_once
 from tests.saga.conftest import OrderFactory, StorageRequests
@@ -263,8 +263,9 @@ def test_a_repeated_charge_reads_the_record_once_its_commit_is_refused(
 
     again = counted_ledgers.wallets.charge_wallet(order)
 
+    # The wallet is known from the first commit; creating the record again fails the batch.
     assert again == StepOutcome(ok=True)
-    assert storage_requests.sent == ["GET wallet", "POST $batch", "GET payment|p-again"]
+    assert storage_requests.sent == ["POST $batch", "GET payment|p-again"]
     assert balance(counted_ledgers.wallets, "alice") == Decimal("990.01")
 
 
@@ -302,3 +303,30 @@ def test_a_fence_refuses_a_late_charge_the_wallet_could_not_pay_either(
     assert record is not None
     assert record.status is PaymentStatus.FENCED
     assert balance(wallets, "bob") == Decimal("10.00")
+
+
+def test_a_remembered_empty_wallet_is_checked_in_storage_before_refusing(
+    opened_ledgers: Ledgers, ledger_settings: Settings, make_order: OrderFactory
+) -> None:
+    ours, theirs = opened_ledgers.wallets, open_ledgers(ledger_settings).wallets
+    first = make_order("p-all-of-it", "bob", ("SKU-BLUE", 2, "5.00"))
+    assert ours.charge_wallet(first).ok
+    # Another instance refunds it: the money is there again, which ours has not seen.
+    assert theirs.refund_payment(first).ok
+
+    outcome = ours.charge_wallet(make_order("p-next", "bob", ("SKU-BLUE", 1, "5.00")))
+
+    assert outcome == StepOutcome(ok=True)
+    assert balance(ours, "bob") == Decimal("5.00")
+
+
+def test_a_wallet_changed_by_another_process_is_read_again_and_nothing_is_lost(
+    opened_ledgers: Ledgers, ledger_settings: Settings, make_order: OrderFactory
+) -> None:
+    ours, theirs = opened_ledgers.wallets, open_ledgers(ledger_settings).wallets
+    assert ours.charge_wallet(make_order("p-ours-1", "alice", ("SKU-RED", 1, "9.99"))).ok
+    assert theirs.charge_wallet(make_order("p-theirs", "alice", ("SKU-RED", 2, "9.99"))).ok
+
+    assert ours.charge_wallet(make_order("p-ours-2", "alice", ("SKU-RED", 3, "9.99"))).ok
+
+    assert balance(ours, "alice") == Decimal("1000.00") - Decimal("9.99") * 6

@@ -1,0 +1,181 @@
+"""A ledger table as one process sees it: the rows it read or wrote last, with their ETags.
+
+Every ledger step reads a few rows, decides, and commits one ETag-guarded transaction. Most of its
+reads can come from what this process already knows: the stock row it updated for the previous
+order, the wallet it charged a minute ago, the record it wrote when the step ran forward. That is
+safe because a decision is only ever taken from a cached row through a write guarded by the
+cached ETag (a create for records): if another writer changed the row meanwhile, the transaction
+fails as a whole (412, or 409 for a record that exists), the rows it touched are forgotten, and
+the step decides again from storage. A step that would refuse without writing (not enough stock,
+not enough money) reads the row from storage first, so a stale row never refuses an order.
+
+Writers in this process take the rows they change in turn (`exclusive`), so they do not race each
+other for the same ETag; writers in other processes (more instances of the app on Azure) are kept
+apart by the ETags alone, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableEntity, UpdateMode
+
+# Rows kept per table: far more than a ledger's hot rows, bounded for a long-running process.
+CAPACITY = 50_000
+_UNSTORABLE_KEY_CHARS = frozenset("/\\#?")
+
+Key = tuple[str, str]
+
+
+class Row(dict[str, Any]):
+    """A row's properties (keys included) and the ETag they had when last read or written."""
+
+    def __init__(self, values: dict[str, Any], etag: str, stored_at: float) -> None:
+        super().__init__(values)
+        self.etag = etag
+        self.stored_at = stored_at
+
+    @property
+    def key(self) -> Key:
+        return str(self["PartitionKey"]), str(self["RowKey"])
+
+    def remembered_since(self, moment: float) -> bool:
+        """Whether this row was known before `moment` (time.monotonic()), rather than read then."""
+        return self.stored_at <= moment
+
+
+@dataclass(frozen=True)
+class Write:
+    """One operation of a transaction, and the row it leaves behind."""
+
+    operation: tuple[Any, ...]
+    after: dict[str, Any]
+
+    @property
+    def key(self) -> Key:
+        return str(self.after["PartitionKey"]), str(self.after["RowKey"])
+
+
+def storable(key: str) -> bool:
+    """Table storage refuses these characters in keys (and '#' or '?' would cut the request URL)."""
+    return not any(c in _UNSTORABLE_KEY_CHARS or ord(c) < 32 or 127 <= ord(c) < 160 for c in key)
+
+
+def guarded_update(row: Row, changes: dict[str, Any]) -> Write:
+    """Merge `changes` into `row` only if nobody changed it since it was read (its ETag)."""
+    entity = {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], **changes}
+    guard = {
+        "mode": UpdateMode.MERGE,
+        "etag": row.etag,
+        "match_condition": MatchConditions.IfNotModified,
+    }
+    operation = ("update", entity, guard)
+    return Write(operation, {**row, **changes})
+
+
+def create(entity: dict[str, Any]) -> Write:
+    """Create the row; the transaction fails (409) if it exists."""
+    return Write(("create", entity), dict(entity))
+
+
+class LedgerTable:
+    """A TableClient with the rows this process knows, and a turn per row for its writers."""
+
+    def __init__(self, client: TableClient, capacity: int = CAPACITY) -> None:
+        self.client = client
+        self._capacity = capacity
+        self._rows: OrderedDict[Key, Row] = OrderedDict()
+        self._lock = threading.Lock()
+        self._turns: dict[Key, threading.Lock] = {}
+
+    def read(self, partition_key: str, row_key: str, max_age: float | None = None) -> Row | None:
+        """The row as this process last saw it (if not older than `max_age` seconds), else as
+        storage has it now; None when it does not exist."""
+        with self._lock:
+            known = self._rows.get((partition_key, row_key))
+            if known is not None:
+                self._rows.move_to_end((partition_key, row_key))
+        if known is not None and (max_age is None or time.monotonic() - known.stored_at <= max_age):
+            return known
+        return self.read_fresh(partition_key, row_key)
+
+    def read_fresh(self, partition_key: str, row_key: str) -> Row | None:
+        """The row as storage has it now (and remembered); None when it does not exist."""
+        if not (storable(partition_key) and storable(row_key)):
+            return None
+        try:
+            entity: TableEntity = self.client.get_entity(partition_key, row_key)
+        except ResourceNotFoundError:
+            self.forget([(partition_key, row_key)])
+            return None
+        row = Row(dict(entity), str(entity.metadata["etag"]), time.monotonic())
+        self._remember(row)
+        return row
+
+    def create(self, entity: dict[str, Any]) -> Row:
+        """Create the row (ResourceExistsError if it exists) and remember it."""
+        key = (str(entity["PartitionKey"]), str(entity["RowKey"]))
+        try:
+            metadata = self.client.create_entity(entity)
+        except ResourceExistsError:
+            self.forget([key])
+            raise
+        row = Row(dict(entity), str(metadata["etag"]), time.monotonic())
+        self._remember(row)
+        return row
+
+    def create_if_absent(self, entity: dict[str, Any]) -> bool:
+        """Create the row unless one with its keys exists (never overwriting); True when created."""
+        try:
+            self.create(entity)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply the writes as one transaction, and remember the rows they leave. When it fails,
+        the rows it touched are forgotten, so the next decision reads them from storage."""
+        keys = [write.key for write in writes]
+        try:
+            results = self.client.submit_transaction([write.operation for write in writes])
+        except HttpResponseError:
+            self.forget(keys)
+            raise
+        now = time.monotonic()
+        for write, result in zip(writes, results, strict=True):
+            etag = result.get("etag")
+            if etag:
+                self._remember(Row(write.after, str(etag), now))
+            else:
+                self.forget([write.key])
+
+    def forget(self, keys: Sequence[Key]) -> None:
+        with self._lock:
+            for key in keys:
+                self._rows.pop(key, None)
+
+    @contextlib.contextmanager
+    def exclusive(self, keys: Sequence[Key]) -> Iterator[None]:
+        """Hold these rows against this process's other writers (taken in key order, so two
+        steps never wait for each other)."""
+        with self._lock:
+            turns = [self._turns.setdefault(key, threading.Lock()) for key in sorted(set(keys))]
+        with contextlib.ExitStack() as held:
+            for turn in turns:
+                held.enter_context(turn)
+            yield
+
+    def _remember(self, row: Row) -> None:
+        with self._lock:
+            self._rows[row.key] = row
+            self._rows.move_to_end(row.key)
+            while len(self._rows) > self._capacity:
+                self._rows.popitem(last=False)
