@@ -252,8 +252,7 @@ class Engine:
         execution = self._cache.get(instance_id)
         if execution is not None:
             return list(execution.history)
-        _, events = await self.store.load_history(instance_id)
-        return events
+        return (await self.store.load_history(instance_id)).events
 
     async def raise_event(self, instance_id: str, name: str, input_text: str | None) -> None:
         await self._send(instance_id, h.event_raised(self.now(), name, input_text))
@@ -277,7 +276,10 @@ class Engine:
     async def query(
         self, query: InstanceQuery, top: int | None, continuation: str | None
     ) -> tuple[list[InstanceRecord], str | None]:
-        return await self.store.query_instances(query, top, continuation)
+        """The store's answer, with what this process knows newer: a running instance's row is
+        written when its runtime status changes, not its custom status at every episode."""
+        records, token = await self.store.query_instances(query, top, continuation)
+        return [self._status_in_memory(r.instance_id) or r for r in records], token
 
     async def purge(self, instance_id: str) -> int:
         self._cache.pop(instance_id, None)
@@ -356,7 +358,7 @@ class Engine:
                 raise InstanceExistsError(instance_id, existing.runtime_status)
             await self.store.put_instance(record)
         self._finished.pop(instance_id, None)
-        self._cache[instance_id] = Execution(record)
+        self._cache[instance_id] = Execution(record, stored_status=record.runtime_status)
         self._enqueue(Message(instance_id, started, row_key, execution_id))
 
     # Workers
@@ -453,17 +455,19 @@ class Engine:
         record = await self.store.get_instance(instance_id)
         if record is None:
             return None
-        execution_id, events = await self.store.load_history(instance_id)
-        execution = Execution(record)
+        execution_id, events, custom_status = await self.store.load_history(instance_id)
+        execution = Execution(record, stored_status=record.runtime_status)
         # History is the source of truth. The Instances row can lag behind it (a crash between
-        # the two writes), except for a Pending row, which is a new start not yet run.
+        # the two writes, or a row written only when the runtime status changes), except for a
+        # Pending row, which is a new start not yet run.
         pending_start = (
             record.runtime_status == OrchestrationStatus.Pending
             and execution_id != record.execution_id
         )
         if execution_id is not None and events and not pending_start:
-            execution.record = reconcile(record, execution_id, events)
+            execution.record = reconcile(record, execution_id, events, custom_status)
             execution.remember(events)
+            execution.persisted = len(events)
         self._cache[instance_id] = execution
         return execution
 
@@ -496,19 +500,41 @@ class Engine:
         await self._dispatch(decision)
 
     async def _checkpoint(self, decision: Decision) -> None:
+        """Make the episode durable: its history (with any earlier episode not yet written), the
+        status row when the runtime status changed, and the deletion of consumed inbox rows.
+
+        An episode that started nothing outside the instance (no activity, no sub-orchestration:
+        at most durable timers), changed no status, and still waits on open work is not written
+        on its own: the episode that work brings writes both. A crash in between loses only what
+        an activity's result brought: the activity runs again (as it would had the crash come
+        before that result arrived), and replaying that result creates the same timers again."""
         record = decision.record
         execution = decision.execution
         instance_id = record.instance_id
-        if decision.events:
-            first = 0 if decision.fresh_execution else len(execution.history)
-            await self.store.append_history(
-                instance_id, record.execution_id, first, decision.events
-            )
         undeleted = self._undeleted[instance_id]
         undeleted += [m.row_key for m in decision.consumed if m.row_key is not None]
+        if not decision.events:
+            return
+        if self._may_wait(decision):
+            decision.persisted = False
+            return
+        unwritten = [] if decision.fresh_execution else execution.history[execution.persisted :]
+        first = 0 if decision.fresh_execution else execution.persisted
+        await self.store.append_history(
+            instance_id,
+            record.execution_id,
+            first,
+            [*unwritten, *decision.events],
+            record.custom_status,
+        )
         writes = []
-        if decision.events:
+        if (
+            decision.fresh_execution
+            or record.is_terminal
+            or record.runtime_status != execution.stored_status
+        ):
             writes.append(self.store.put_instance(record))
+            decision.status_written = True
         if undeleted and (
             record.is_terminal or decision.fresh_execution or len(undeleted) >= INBOX_DELETE_BATCH
         ):
@@ -523,10 +549,27 @@ class Engine:
         if keys:
             await self.store.delete_messages(instance_id, keys)
 
+    @staticmethod
+    def _may_wait(decision: Decision) -> bool:
+        """Whether this episode may be written with the next one (see _checkpoint)."""
+        execution = decision.execution
+        return bool(
+            decision.open_tasks
+            and not decision.fresh_execution
+            and not decision.record.is_terminal
+            and not decision.activities
+            and not decision.children
+            and decision.record.runtime_status == execution.stored_status
+        )
+
     def _commit(self, decision: Decision) -> None:
         execution = decision.execution
         execution.record = decision.record
         execution.remember(decision.events)
+        if decision.persisted:
+            execution.persisted = len(execution.history)
+        if decision.status_written:
+            execution.stored_status = decision.record.runtime_status
         if decision.open_tasks is not None:
             execution.open_tasks = decision.open_tasks
         instance_id = decision.record.instance_id
@@ -640,6 +683,7 @@ class Engine:
             return
         if execution.record != record:
             await self.store.put_instance(execution.record)
+            execution.stored_status = execution.record.runtime_status
         record = execution.record
         if record.is_terminal:
             self._cache.pop(record.instance_id, None)

@@ -76,6 +76,10 @@ class Execution:
     # What the last replay found still open (None until an orchestrator ran in this process):
     # unlike the history, it knows which timers the orchestrator cancelled.
     open_tasks: set[int] | None = None
+    # How many of `history`'s events are in storage (the rest are an episode that waits for
+    # work still open to be written with the next one), and the status the stored row says.
+    persisted: int = 0
+    stored_status: OrchestrationStatus | None = None
 
     def remember(self, events: list[Event]) -> None:
         for event in events:
@@ -129,6 +133,9 @@ class Decision:
     children: list[NewSubOrchestration] = field(default_factory=list)
     unparked: bool = False
     open_tasks: set[int] | None = None
+    # Set by the engine's checkpoint: whether the history, and the status row, were written.
+    persisted: bool = True
+    status_written: bool = False
 
     def clear_work(self) -> None:
         self.activities.clear()
@@ -428,9 +435,12 @@ def fits_in_a_row(event: Event) -> bool:
     return all(fits_in_a_property(value) for value in event.values() if isinstance(value, str))
 
 
-def reconcile(record: InstanceRecord, execution_id: str, events: list[Event]) -> InstanceRecord:
-    """The status row as the history says it must be (identical when the row is up to date)."""
-    fixed = dataclasses.replace(record, execution_id=execution_id)
+def reconcile(
+    record: InstanceRecord, execution_id: str, events: list[Event], custom_status: str | None
+) -> InstanceRecord:
+    """The status row as the history (and the custom status checkpointed with it) says it must
+    be: identical when the row is up to date."""
+    fixed = dataclasses.replace(record, execution_id=execution_id, custom_status=custom_status)
     status = OrchestrationStatus.Running
     for event in events:
         kind = event["EventType"]
@@ -448,5 +458,7 @@ def reconcile(record: InstanceRecord, execution_id: str, events: list[Event]) ->
                 fixed.completed_time = h.parse_timestamp(event["Timestamp"])
     if fixed.runtime_status != status:
         fixed.runtime_status = status
-        fixed.last_updated_time = h.parse_timestamp(events[-1]["Timestamp"])
+    last = h.parse_timestamp(events[-1]["Timestamp"])
+    if last > fixed.last_updated_time:
+        fixed.last_updated_time = last
     return fixed

@@ -22,6 +22,7 @@ from durable_host.history import Event
 from durable_host.store import (
     MAX_ENTITY_BYTES,
     UNFINISHED,
+    Checkpoint,
     InstanceQuery,
     InstanceRecord,
     StoredMessage,
@@ -86,7 +87,7 @@ class MemoryTaskHubStore:
         self.hub_name = hub_name
         self._instances: dict[str, InstanceRecord] = {}
         self._keys: list[str] = []  # sanitized instance ids, sorted: the table's key order
-        self._history: dict[str, tuple[str, list[Event]]] = {}
+        self._history: dict[str, Checkpoint] = {}
         self._messages: dict[str, dict[str, tuple[Event, str | None]]] = {}
 
     async def close(self) -> None:
@@ -133,30 +134,38 @@ class MemoryTaskHubStore:
 
     # History
 
-    async def load_history(self, instance_id: str) -> tuple[str | None, list[Event]]:
+    async def load_history(self, instance_id: str) -> Checkpoint:
         stored = self._history.get(sanitize_key(instance_id))
         if stored is None:
-            return None, []
-        execution_id, events = stored
-        return execution_id, [_copy(event) for event in events]
+            return Checkpoint(None, [])
+        execution_id, events, custom_status = stored
+        return Checkpoint(execution_id, [_copy(event) for event in events], custom_status)
 
     async def append_history(
-        self, instance_id: str, execution_id: str, first_sequence: int, events: Sequence[Event]
+        self,
+        instance_id: str,
+        execution_id: str,
+        first_sequence: int,
+        events: Sequence[Event],
+        custom_status: str | None = None,
     ) -> None:
         what = f"The history of instance '{instance_id}'"
         for event in events:
             _check_fits(what, _event_values(event))
+        _check_fits(what, [custom_status])
         key = sanitize_key(instance_id)
         kept: list[Event] = []
         stored = self._history.get(key)
-        if stored is not None and stored[0] == execution_id:
-            kept = stored[1][:first_sequence]
+        if stored is not None and stored.execution_id == execution_id:
+            kept = stored.events[:first_sequence]
         if len(kept) != first_sequence:
             raise ValueError(
                 f"{what}: cannot write at position {first_sequence} of execution "
                 f"{execution_id!r}, which holds {len(kept)} events"
             )
-        self._history[key] = (execution_id, kept + [_copy(event) for event in events])
+        self._history[key] = Checkpoint(
+            execution_id, kept + [_copy(event) for event in events], custom_status
+        )
 
     # Inbox
 

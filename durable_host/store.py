@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from durable_host.history import TERMINAL_STATUSES, Event, OrchestrationStatus
 
@@ -128,6 +128,16 @@ class InstanceQuery:
 UNFINISHED = frozenset(OrchestrationStatus) - TERMINAL_STATUSES
 
 
+class Checkpoint(NamedTuple):
+    """An instance's current execution as its last complete checkpoint left it: its id, its
+    events, and the custom status the orchestrator had set by then (kept with the history, so a
+    status row written less often can be rebuilt from it)."""
+
+    execution_id: str | None
+    events: list[Event]
+    custom_status: str | None = None
+
+
 class TaskHubStore(Protocol):
     """The durable state of one task hub. Every method may raise ValueTooLargeError when a value
     does not fit in a table row, with the same limits whatever the implementation."""
@@ -155,15 +165,20 @@ class TaskHubStore(Protocol):
 
     async def unfinished_instances(self) -> list[InstanceRecord]: ...
 
-    async def load_history(self, instance_id: str) -> tuple[str | None, list[Event]]:
-        """The current execution's id and events, as the last complete checkpoint left them."""
+    async def load_history(self, instance_id: str) -> Checkpoint:
+        """The current execution as the last complete checkpoint left it."""
         ...
 
     async def append_history(
-        self, instance_id: str, execution_id: str, first_sequence: int, events: Sequence[Event]
+        self,
+        instance_id: str,
+        execution_id: str,
+        first_sequence: int,
+        events: Sequence[Event],
+        custom_status: str | None = None,
     ) -> None:
-        """Write `events` at positions first_sequence.. of the execution, all or nothing as far as
-        a reader can tell (a new execution starts at 0)."""
+        """Write `events` at positions first_sequence.. of the execution, with the custom status
+        as of them, all or nothing as far as a reader can tell (a new execution starts at 0)."""
         ...
 
     async def add_message(

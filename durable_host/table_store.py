@@ -25,6 +25,7 @@ from durable_host.history import (
 )
 from durable_host.store import (
     BATCH_LIMIT,
+    Checkpoint,
     InstanceQuery,
     InstanceRecord,
     StoredMessage,
@@ -164,8 +165,8 @@ class TableTaskHubStore:
 
     # History
 
-    async def load_history(self, instance_id: str) -> tuple[str | None, list[Event]]:
-        """The current execution's id and events, as the last complete checkpoint left them."""
+    async def load_history(self, instance_id: str) -> Checkpoint:
+        """The current execution, as the last complete checkpoint left it."""
         rows = [
             row
             async for row in self.history.query_entities(
@@ -174,7 +175,7 @@ class TableTaskHubStore:
         ]
         sentinel = next((row for row in rows if row["RowKey"] == SENTINEL), None)
         if sentinel is None:
-            return None, []
+            return Checkpoint(None, [])
         execution_id = str(sentinel["ExecutionId"])
         count = int(sentinel.get("HistoryEventCount", 0))
         events = [
@@ -184,15 +185,21 @@ class TableTaskHubStore:
             and row.get("ExecutionId") == execution_id
             and int(str(row["RowKey"]), 16) < count
         ]
-        return execution_id, events
+        return Checkpoint(execution_id, events, sentinel.get("CustomStatus"))
 
     async def append_history(
-        self, instance_id: str, execution_id: str, first_sequence: int, events: Sequence[Event]
+        self,
+        instance_id: str,
+        execution_id: str,
+        first_sequence: int,
+        events: Sequence[Event],
+        custom_status: str | None = None,
     ) -> None:
         """Write events at positions first_sequence.. and move the sentinel past them.
 
         Batches of at most 100 operations in one partition; the sentinel goes in the last one, so
-        a reader never sees a half-written episode.
+        a reader never sees a half-written episode. The sentinel also keeps the custom status as
+        of these events (a column DurableTask.AzureStorage does not write, and readers ignore).
         """
         key = sanitize_key(instance_id)
         rows = [
@@ -207,6 +214,8 @@ class TableTaskHubStore:
             "CheckpointCompletedTimestamp": utc_now(),
             "HistoryEventCount": first_sequence + len(events),
         }
+        if custom_status is not None:
+            sentinel["CustomStatus"] = custom_status
         batches = list(chunks(rows, BATCH_LIMIT - 1)) or [[]]
         for index, batch in enumerate(batches):
             operations = [Operation("upsert", row) for row in batch]

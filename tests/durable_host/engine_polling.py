@@ -30,7 +30,9 @@ async def poll(
     limit: float = 30.0,
 ) -> InstanceRecord:
     async def check() -> InstanceRecord | None:
-        record = await engine.store.get_instance(instance_id)
+        # As the status API reports it: a running instance's row in storage is written when its
+        # runtime status changes, not at every episode.
+        record = await engine.get_status(instance_id)
         return record if record is not None and done(record) else None
 
     result: InstanceRecord = await eventually(check, f"instance {instance_id}", limit)

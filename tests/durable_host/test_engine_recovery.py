@@ -215,9 +215,9 @@ async def test_redelivered_events_and_suspensions_apply_once(
         record = await poll(engine, "once", finished)
         assert record.output == '["a", "b"]'
         history = await engine.store.load_history("once")
-        raised = [e["Name"] for e in history[1] if e["EventType"] == EventType.EventRaised]
+        raised = [e["Name"] for e in history.events if e["EventType"] == EventType.EventRaised]
         assert raised == ["A", "B"]
-        kinds = [e["EventType"] for e in history[1]]
+        kinds = [e["EventType"] for e in history.events]
         assert kinds.count(EventType.ExecutionSuspended) == 1
         assert await engine.store.pending_messages() == []
 
@@ -249,3 +249,24 @@ async def test_a_finished_instance_known_only_to_storage_can_be_started_again(
         assert second.execution_id != first.execution_id
         assert json.loads(second.output or "null")[0] == "Hello Bo"
         assert await engine.store.pending_messages() == []
+
+
+@run_async
+async def test_an_episode_that_only_waits_is_written_with_the_next_and_a_crash_reruns_it(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    counting = CountingActivities(function_app, hold=("Greet", '"b"'))
+    async with engine_for(storage_connection_string, hub, counting) as engine:
+        await engine.start_new("Pair", "pair", json.dumps(json.dumps(["a", "b"])))
+        await poll(engine, "pair", lambda r: r.custom_status == '"Hello a"')
+        # The answer of "a" changed nothing but the custom status while "b" still runs: it is
+        # written with the episode "b" brings, not on its own.
+        kinds = [e["EventType"] for e in (await engine.store.load_history("pair")).events]
+        assert EventType.TaskScheduled in kinds and EventType.TaskCompleted not in kinds
+    async with engine_for(storage_connection_string, hub, counting) as engine:
+        record = await poll(engine, "pair", finished)
+        assert record.output == '["Hello a", "Hello b"]'
+        kinds = [e["EventType"] for e in (await engine.store.load_history("pair")).events]
+        assert kinds.count(EventType.TaskCompleted) == 2
+    # Both ran again after the crash: the first's result had not been written.
+    assert counting.started == {("Greet", '"a"'): 2, ("Greet", '"b"'): 2}

@@ -68,14 +68,17 @@ def record(instance_id: str, status: OrchestrationStatus, created: datetime = T0
     )
 
 
-def test_history_is_appended_in_episodes_and_read_back_whole(open_store: OpenStore) -> None:
+def test_history_is_appended_in_episodes_and_read_back_whole_with_its_custom_status(
+    open_store: OpenStore,
+) -> None:
     events = sample_history("a/b#c", "exec1")
 
     async def scenario(store: TaskHubStore) -> None:
-        assert await store.load_history("a/b#c") == (None, [])
-        await store.append_history("a/b#c", "exec1", 0, events[:5])
-        await store.append_history("a/b#c", "exec1", 5, events[5:])
-        assert await store.load_history("a/b#c") == ("exec1", events)
+        assert await store.load_history("a/b#c") == (None, [], None)
+        await store.append_history("a/b#c", "exec1", 0, events[:5], '{"step": 1}')
+        assert await store.load_history("a/b#c") == ("exec1", events[:5], '{"step": 1}')
+        await store.append_history("a/b#c", "exec1", 5, events[5:], '{"step": 2}')
+        assert await store.load_history("a/b#c") == ("exec1", events, '{"step": 2}')
 
     run(open_store, scenario)
 
@@ -85,7 +88,7 @@ def test_a_history_longer_than_one_batch_round_trips(open_store: OpenStore) -> N
 
     async def scenario(store: TaskHubStore) -> None:
         await store.append_history("big", "e1", 0, many)
-        assert await store.load_history("big") == ("e1", many)
+        assert await store.load_history("big") == ("e1", many, None)
 
     run(open_store, scenario)
 
@@ -97,7 +100,7 @@ def test_a_new_execution_replaces_the_previous_history(open_store: OpenStore) ->
     async def scenario(store: TaskHubStore) -> None:
         await store.append_history("again", "exec1", 0, first)
         await store.append_history("again", "exec2", 0, second)
-        assert await store.load_history("again") == ("exec2", second)
+        assert await store.load_history("again") == ("exec2", second, None)
 
     run(open_store, scenario)
 
@@ -108,7 +111,7 @@ def test_a_stored_event_is_a_copy(open_store: OpenStore) -> None:
     async def scenario(store: TaskHubStore) -> None:
         await store.append_history("copy", "exec1", 0, events)
         events[1]["OrchestrationInstance"]["InstanceId"] = "changed afterwards"
-        _, loaded = await store.load_history("copy")
+        loaded = (await store.load_history("copy")).events
         assert loaded[1]["OrchestrationInstance"]["InstanceId"] == "copy"
 
     run(open_store, scenario)
@@ -210,7 +213,7 @@ def test_purge_removes_row_history_and_inbox(open_store: OpenStore) -> None:
         assert await store.purge("gone")
         assert not await store.purge("gone")
         assert await store.get_instance("gone") is None
-        assert await store.load_history("gone") == (None, [])
+        assert await store.load_history("gone") == (None, [], None)
         assert await store.pending_messages() == []
         found, _ = await store.query_instances(InstanceQuery())
         assert found == []

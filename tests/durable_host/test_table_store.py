@@ -14,6 +14,7 @@ from azure.data.tables import TableClient
 from durable_host import history as h
 from durable_host.history import OrchestrationStatus
 from durable_host.store import (
+    Checkpoint,
     InstanceRecord,
     sanitize_key,
     unsanitize_key,
@@ -33,16 +34,16 @@ def test_history_round_trips_and_is_stored_in_the_documented_layout(
 ) -> None:
     events = sample_history("a/b#c", "exec1")
 
-    async def scenario() -> tuple[str | None, list[h.Event]]:
+    async def scenario() -> Checkpoint:
         store = await TableTaskHubStore.open(storage_connection_string, unique_name)
         try:
             await store.append_history("a/b#c", "exec1", 0, events[:5])
-            await store.append_history("a/b#c", "exec1", 5, events[5:])
+            await store.append_history("a/b#c", "exec1", 5, events[5:], '{"stage": "done"}')
             return await store.load_history("a/b#c")
         finally:
             await store.close()
 
-    execution_id, loaded = asyncio.run(scenario())
+    execution_id, loaded, _ = asyncio.run(scenario())
     assert execution_id == "exec1"
     assert loaded == events
 
@@ -65,6 +66,7 @@ def test_history_round_trips_and_is_stored_in_the_documented_layout(
     assert rows["0000000000000009"]["OrchestrationStatus"] == "Completed"
     assert rows["sentinel"]["ExecutionId"] == "exec1"
     assert rows["sentinel"]["IsCheckpointComplete"] is True
+    assert rows["sentinel"]["CustomStatus"] == '{"stage": "done"}'
 
 
 def test_history_beyond_one_batch_and_an_unfinished_checkpoint(
@@ -76,10 +78,10 @@ def test_history_beyond_one_batch_and_an_unfinished_checkpoint(
         store = await TableTaskHubStore.open(storage_connection_string, unique_name)
         try:
             await store.append_history("big", "e1", 0, many)
-            full = (await store.load_history("big"))[1]
+            full = (await store.load_history("big")).events
             # Rows written past the sentinel (a checkpoint cut short) are not history.
             await store.history.upsert_entity(h.to_row(many[0], "big", "e1", 250))
-            return full, (await store.load_history("big"))[1]
+            return full, (await store.load_history("big")).events
         finally:
             await store.close()
 

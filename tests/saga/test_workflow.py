@@ -581,3 +581,21 @@ def test_failure_text_drops_the_serialized_details() -> None:
 
 def test_the_saga_input_carries_order_and_policy_as_plain_json() -> None:
     assert json.loads(json.dumps(saga_input())) == {"order": ORDER, "policy": POLICY}
+
+
+async def test_a_saga_waiting_for_an_operator_still_says_so_after_a_restart() -> None:
+    async with saga_env(
+        OrderActivity=[rejected("out of stock")],
+        RollbackOrderActivity=[Raises("down"), Raises("down"), Raises("down"), Raises("down"), OK],
+    ) as env:
+        await start_saga(env)
+        before = await env.wait_for(INSTANCE, "Running", until=needs_attention(0))
+        calls = len(env.calls())
+        await env.restart()  # as after a crash: the status is rebuilt from the task hub
+        after = await env.status(INSTANCE)
+        assert after is not None
+        assert (after.runtime_status, after.custom_status) == ("Running", before.custom_status)
+        assert len(env.calls()) == calls  # nothing ran again: it waits for its operator
+        await env.raise_event(INSTANCE, OPERATOR_DECISION, decision("retry", 0))
+        final = await env.wait_for(INSTANCE, "Completed")
+    assert final.output["outcome"] == "compensated"
