@@ -95,6 +95,9 @@ class LedgerTable:
         self._rows: OrderedDict[Key, Row] = OrderedDict()
         self._lock = threading.Lock()
         self._turns: dict[Key, threading.Lock] = {}
+        # Bumped at every write this process makes: a read that began before a write must not
+        # replace the row that write left with the older one it fetched.
+        self._writes = 0
 
     def read(self, partition_key: str, row_key: str, max_age: float | None = None) -> Row | None:
         """The row as this process last saw it (if not older than `max_age` seconds), else as
@@ -111,13 +114,14 @@ class LedgerTable:
         """The row as storage has it now (and remembered); None when it does not exist."""
         if not (storable(partition_key) and storable(row_key)):
             return None
+        writes_before = self._writes
         try:
             entity: TableEntity = self.client.get_entity(partition_key, row_key)
         except ResourceNotFoundError:
             self.forget([(partition_key, row_key)])
             return None
         row = Row(dict(entity), str(entity.metadata["etag"]), time.monotonic())
-        self._remember(row)
+        self._remember(row, unless_written_since=writes_before)
         return row
 
     def create(self, entity: dict[str, Any]) -> Row:
@@ -173,8 +177,12 @@ class LedgerTable:
                 held.enter_context(turn)
             yield
 
-    def _remember(self, row: Row) -> None:
+    def _remember(self, row: Row, unless_written_since: int | None = None) -> None:
         with self._lock:
+            if unless_written_since is None:
+                self._writes += 1
+            elif self._writes != unless_written_since:
+                return  # a write of this process may have left a newer row than this read
             self._rows[row.key] = row
             self._rows.move_to_end(row.key)
             while len(self._rows) > self._capacity:

@@ -91,3 +91,30 @@ def test_a_first_attempt_that_commits_is_the_only_attempt(table: TableClient) ->
         "created"
     )
     assert attempts == ["first"]
+
+
+def test_a_read_that_raced_a_write_does_not_replace_the_row_the_write_left(
+    table: TableClient,
+) -> None:
+    # Another thread of this process commits while a read is on the wire: the older row that read
+    # fetched must not become the remembered one, or the next guarded write would carry a stale
+    # ETag and lose its race for nothing.
+    table.create_entity({"PartitionKey": "p", "RowKey": "stock", "Available": 5})
+    ledger = LedgerTable(table)
+    fetch = table.get_entity
+
+    def fetch_then_let_a_write_land(partition_key: str, row_key: str) -> object:
+        fetched = fetch(partition_key, row_key)
+        table.get_entity = fetch  # type: ignore[method-assign]
+        current = LedgerTable(table).read_fresh(partition_key, row_key)
+        assert current is not None
+        ledger.commit([guarded_update(current, {"Available": 4})])
+        return fetched
+
+    table.get_entity = fetch_then_let_a_write_land  # type: ignore[method-assign]
+    assert ledger.read_fresh("p", "stock")["Available"] == 5  # type: ignore[index]
+
+    remembered = ledger.read("p", "stock")
+    assert remembered is not None and remembered["Available"] == 4
+    ledger.commit([guarded_update(remembered, {"Available": 3})])  # its ETag is storage's
+    assert table.get_entity("p", "stock")["Available"] == 3
