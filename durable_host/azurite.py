@@ -189,13 +189,6 @@ class Azurite:
         if self._process is not None:
             self._process.wait()
 
-    def requests_served(self) -> int:
-        """How many storage requests the emulator has logged (needs `access_log=True`)."""
-        if not self.access_log:
-            raise AzuriteError("requests are only counted when Azurite runs with access_log=True")
-        with open(self.log_file, "rb") as log:
-            return sum(1 for line in log if b' HTTP/1.1" ' in line)
-
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
