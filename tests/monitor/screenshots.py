@@ -30,6 +30,8 @@ ORDER_IDS = {
     "retries_exhausted": "order-1003",
     "timed_out": "order-1004",
     "running": "order-1005",
+    "awaiting_retry": "order-1006",
+    "awaiting_resolve": "order-1007",
 }
 VIEWPORT = {"width": 1280, "height": 800}
 
