@@ -1,57 +1,31 @@
-"""Fixtures for calling the function folders' `main` as the Python worker would: real
-`func.HttpRequest` objects, a real durableClient binding payload pointing at a local stand-in for
-the host's RPC endpoint, and ledgers in the real Azurite."""
+"""The app on durable_host's test kit (`DurableTestEnv`): its HTTP functions called in-process, the
+real Durable client speaking to the engine's RPC API, and ledgers in tables of each test's own in
+the real Azurite. Also the function folders' modules, for the activity tests that call `main` as
+the Python worker does."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import azure.functions as func
 import pytest
-from azure.functions.http import HttpResponseConverter
 
 from durable_host.azurite import Azurite, Ports, connection_string, free_port
+from durable_host.management import client_binding_payload
+from durable_host.store import InstanceQuery
+from durable_host.testing import DurableTestEnv, HttpResponse
 from saga.storage import Ledgers, ledgers
-from tests.functions.durable_rpc_server import DurableRpcServer, EventLoopThread, durable_rpc_server
+from tests.conftest import PROJECT_ROOT
 
-APP_URL = "http://127.0.0.1:7071"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HttpResponse as the worker hands it to the host: status, lower-case headers, JSON."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-def reply(response: func.HttpResponse) -> Reply:
-    datum = HttpResponseConverter.encode(response, expected_type=None)
-    raw = datum.value["body"].value
-    return Reply(
-        int(datum.value["status_code"].value),
-        {name.lower(): header.value for name, header in datum.value["headers"].items()},
-        json.loads(raw) if raw else None,
-    )
-
-
-def http_request(
-    method: str, path: str, *, body: bytes = b"", route_params: dict[str, str] | None = None
-) -> func.HttpRequest:
-    return func.HttpRequest(
-        method=method,
-        url=f"{APP_URL}{path}",
-        headers={"Content-Type": "application/json"},
-        params={},
-        route_params=route_params or {},
-        body=body,
-    )
+# Real seconds a test waits for the app to finish what it started before the env closes.
+SETTLE_WITHIN = 30.0
 
 
 def function(folder: str) -> ModuleType:
@@ -60,40 +34,129 @@ def function(folder: str) -> ModuleType:
 
 
 @pytest.fixture
-def durable() -> Iterator[tuple[EventLoopThread, DurableRpcServer]]:
-    with durable_rpc_server() as running:
+def ledger_settings(azurite: Azurite, unique_name: str) -> dict[str, str]:
+    """The app's settings as Azure would give them, with demo data in fresh tables."""
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SAGA_TABLE_PREFIX": unique_name,
+        "SAGA_DEMO_DATA": "true",
+    }
+
+
+@pytest.fixture
+def unreachable_storage() -> Iterator[dict[str, str]]:
+    """Settings whose storage account is a loopback port where nothing listens (no ledgers
+    opened before are at hand meanwhile)."""
+    port = free_port()
+    ledgers.cache_clear()
+    yield {
+        "AzureWebJobsStorage": connection_string(Ports(port, port, port)),
+        "SAGA_TABLE_PREFIX": "Unreachable",
+    }
+    ledgers.cache_clear()
+
+
+@asynccontextmanager
+async def app_env(
+    settings: Mapping[str, str],
+    *,
+    app_dir: Path = PROJECT_ROOT,
+    activities: Mapping[str, Any] | None = None,
+) -> AsyncIterator[DurableTestEnv]:
+    """The app running on the kit with `settings`, its task hub in memory.
+
+    The ledgers are opened afresh from the settings (they are cached per process), and the env
+    closes only once nothing runs any more: an activity left running would write to the next
+    test's tables."""
+    ledgers.cache_clear()
+    try:
+        async with DurableTestEnv(
+            app_dir, settings=settings, activities=activities, serve=True
+        ) as env:
+            try:
+                yield env
+            finally:
+                await asyncio.wait_for(env.settle(), SETTLE_WITHIN)
+    finally:
+        ledgers.cache_clear()
+
+
+@pytest.fixture
+async def env(ledger_settings: dict[str, str]) -> AsyncIterator[DurableTestEnv]:
+    async with app_env(ledger_settings) as running:
         yield running
 
 
-@pytest.fixture
-def loop(durable: tuple[EventLoopThread, DurableRpcServer]) -> EventLoopThread:
-    return durable[0]
+async def post_order(env: DurableTestEnv, body: Any) -> HttpResponse:
+    """POST /api/orders with a JSON body (or the bytes given), as a client sends it."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await env.request(
+        "POST", "/api/orders", body=raw, headers={"Content-Type": "application/json"}
+    )
 
 
-@pytest.fixture
-def host(durable: tuple[EventLoopThread, DurableRpcServer]) -> DurableRpcServer:
-    return durable[1]
+async def balance(env: DurableTestEnv, customer_id: str) -> str:
+    """The customer's balance as GET /api/customers/{customerId} shows it."""
+    answer = await env.request("GET", f"/api/customers/{customer_id}")
+    assert answer.status == 200, answer.text
+    value: str = answer.json()["balance"]
+    return value
+
+
+async def available(env: DurableTestEnv, sku: str) -> int:
+    """The stock of a SKU as GET /api/inventory/{sku} shows it."""
+    answer = await env.request("GET", f"/api/inventory/{sku}")
+    assert answer.status == 200, answer.text
+    value: int = answer.json()["available"]
+    return value
+
+
+async def instances(env: DurableTestEnv) -> dict[str, str]:
+    """Every instance in the task hub, id -> orchestrator: what was started, by anyone."""
+    records, _ = await env.engine.query(InstanceQuery(), None, None)
+    return {record.instance_id: record.name for record in records}
+
+
+@contextmanager
+def durable_host_unreachable(env: DurableTestEnv) -> Iterator[None]:
+    """Inside the block the app's durableClient binding points at a loopback port where nothing
+    listens, as when the host's Durable endpoint is down; the function is the real one."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    app, engine, live = env.host.app, env.engine, env.base_url
+    app.bind_durable_client(lambda: client_binding_payload(engine, dead))
+    try:
+        yield
+    finally:
+        app.bind_durable_client(lambda: client_binding_payload(engine, live))
+
+
+@contextmanager
+def orchestrations_held(env: DurableTestEnv) -> Iterator[None]:
+    """Hold every orchestrator episode until the block ends, as a busy host does before it gets
+    to a new instance: one started inside stays Pending, and another start of it is refused."""
+    released = threading.Event()
+    invoker = env.engine.invoker
+    run = invoker.call_orchestrator
+
+    def held(name: str, context_json: str) -> str:
+        released.wait()
+        return run(name, context_json)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(invoker, "call_orchestrator", held)
+        try:
+            yield
+        finally:
+            released.set()
 
 
 @pytest.fixture
 def app_ledgers(
-    azurite: Azurite, unique_name: str, monkeypatch: pytest.MonkeyPatch
+    ledger_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Ledgers]:
-    """The app's settings as Azure would give them, with demo data in fresh tables."""
-    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("SAGA_TABLE_PREFIX", unique_name)
-    monkeypatch.setenv("SAGA_DEMO_DATA", "true")
+    """The ledgers of `ledger_settings`, those settings in the environment as Azure gives them."""
+    for name, value in ledger_settings.items():
+        monkeypatch.setenv(name, value)
     ledgers.cache_clear()
     yield ledgers()
-    ledgers.cache_clear()
-
-
-@pytest.fixture
-def storage_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings whose storage account is a loopback port where nothing listens."""
-    port = free_port()
-    monkeypatch.setenv("AzureWebJobsStorage", connection_string(Ports(port, port, port)))
-    monkeypatch.setenv("SAGA_TABLE_PREFIX", "Unreachable")
-    ledgers.cache_clear()
-    yield
     ledgers.cache_clear()

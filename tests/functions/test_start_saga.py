@@ -1,31 +1,36 @@
-"""POST /api/orders through StartSaga's `main`: the real Durable client against a local stand-in
-for the host's RPC endpoint, with the catalog in the real Azurite."""
+"""POST /api/orders on durable_host's test kit: the real StartSaga, the real Durable client speaking
+to the engine's RPC API, the saga with its real activities, and the catalog and wallets in the
+real Azurite."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from durable_host.azurite import free_port
-from saga.models import SagaInput, SagaPolicy
-from saga.storage import Ledgers, ledgers
-from tests.functions.conftest import APP_URL, Reply, function, http_request, reply
-from tests.functions.durable_rpc_server import DurableRpcServer, EventLoopThread
+from durable_host.testing import DurableTestEnv, HttpResponse, InstanceStatus
+from saga.inventory import Inventory
+from saga.models import OrderRequest, PricedOrder, SagaInput, SagaPolicy
+from tests.functions.conftest import (
+    SETTLE_WITHIN,
+    app_env,
+    available,
+    balance,
+    durable_host_unreachable,
+    instances,
+    orchestrations_held,
+    post_order,
+)
 
-START = function("StartSaga")
-
-
-def post_order(loop: EventLoopThread, host: DurableRpcServer, body: Any) -> Reply:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = http_request("POST", "/api/orders", body=raw)
-    return reply(loop.run(START.main(request, host.client_binding())))
+REFUSED_START = "was refused"
 
 
 def order_body(order_id: str | None = None, customer: str = "alice", **quantities: int) -> Any:
@@ -39,11 +44,10 @@ def order_body(order_id: str | None = None, customer: str = "alice", **quantitie
     return body
 
 
-def started_input(host: DurableRpcServer, index: int = 0) -> SagaInput:
-    """The input of a recorded start, decoded as the host and orchestrator would see it."""
-    body = host.starts()[index].body
-    assert isinstance(body, str), "the client sends the input as JSON text"
-    return SagaInput.model_validate_json(body)
+def started_input(status: InstanceStatus) -> SagaInput:
+    """The saga's input as the host stored it, decoded as the orchestrator decodes it."""
+    assert isinstance(status.input, str), "the client sends the input as JSON text"
+    return SagaInput.model_validate_json(status.input)
 
 
 @pytest.fixture
@@ -51,62 +55,99 @@ def order_id() -> str:
     return f"order-{uuid.uuid4().hex[:8]}"
 
 
-def assert_check_status(answer: Reply, instance_id: str) -> None:
+def assert_check_status(env: DurableTestEnv, answer: HttpResponse, instance_id: str) -> None:
     """Accepted, pointing at the order's own status; never at a built-in Durable URL, which on
-    Azure carries the host's system key (the stand-in host's payload has `code=SYSTEMKEY`)."""
-    assert answer.status == 202
-    status_url = f"{APP_URL}/api/orders/{instance_id}"
-    assert answer.headers["location"] == status_url
-    assert answer.headers["retry-after"] == "5"
-    assert answer.body == {"orderId": instance_id, "statusUri": status_url}
-    assert "SYSTEMKEY" not in json.dumps(answer.body) + json.dumps(answer.headers)
+    Azure carries the host's system key."""
+    assert answer.status == 202, answer.text
+    status_url = f"{env.base_url}/api/orders/{instance_id}"
+    assert answer.headers["Location"] == status_url
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json() == {"orderId": instance_id, "statusUri": status_url}
+    assert "durabletask" not in answer.text + json.dumps(dict(answer.headers))
 
 
-def assert_errors(answer: Reply, status: int, fields: list[str]) -> list[str]:
-    assert answer.status == status
-    assert answer.headers["content-type"].startswith("application/json")
-    assert sorted(error["field"] for error in answer.body["errors"]) == sorted(fields)
-    return [error["message"] for error in answer.body["errors"]]
+def assert_errors(answer: HttpResponse, status: int, fields: list[str]) -> list[str]:
+    assert answer.status == status, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json")
+    errors = answer.json()["errors"]
+    assert sorted(error["field"] for error in errors) == sorted(fields)
+    return [error["message"] for error in errors]
 
 
-def test_an_order_is_priced_from_the_catalog_and_started_under_its_own_id(
-    loop: EventLoopThread,
-    host: DurableRpcServer,
-    app_ledgers: Ledgers,
-    order_id: str,
-    monkeypatch: pytest.MonkeyPatch,
+async def runtime_status(env: DurableTestEnv, instance_id: str) -> str | None:
+    status = await env.status(instance_id)
+    return None if status is None else status.runtime_status
+
+
+async def execution_id(env: DurableTestEnv, instance_id: str) -> str:
+    """Which run of the instance this is: a new start of a finished instance gets a new one."""
+    record = await env.engine.get_status(instance_id)
+    assert record is not None, instance_id
+    return record.execution_id
+
+
+def refused_starts(caplog: pytest.LogCaptureFixture) -> int:
+    """How many starts the host refused because the id was taken meanwhile (StartSaga says so)."""
+    return sum(REFUSED_START in record.getMessage() for record in caplog.records)
+
+
+def another_start_while_pricing(
+    monkeypatch: pytest.MonkeyPatch, start: Callable[[], Awaitable[Any]]
 ) -> None:
-    monkeypatch.setenv("SAGA_STEP_RETRY_ATTEMPTS", "5")
-    answer = post_order(loop, host, order_body(order_id, SKU_RED=2, SKU_BLUE=1))
+    """Run `start` to its end while the next order is being priced: between StartSaga's status
+    read, which finds nothing, and its own start. The other start is a real one, through the same
+    app and host; only its moment is chosen."""
+    loop = asyncio.get_running_loop()
+    price = Inventory.price
+    fired = threading.Event()
 
-    assert_check_status(answer, order_id)
-    [start] = host.starts()
-    assert start.path == f"/durabletask/orchestrators/OrderSaga/{order_id}"
-    saga_input = started_input(host)
-    assert saga_input.order.orderId == order_id
-    assert saga_input.order.customerId == "alice"
-    assert [(line.sku, line.quantity, str(line.unitPrice)) for line in saga_input.order.lines] == [
-        ("SKU-RED", 2, "9.99"),
-        ("SKU-BLUE", 1, "5.00"),
-    ]
-    assert str(saga_input.order.amount) == "24.98"
-    assert saga_input.policy == SagaPolicy(stepRetryAttempts=5)
-    assert json.loads(start.body)["order"]["amount"] == "24.98", "money travels as a string"
+    def price_after_the_other_start(
+        inventory: Inventory, request: OrderRequest, order_id: str
+    ) -> PricedOrder:
+        if not fired.is_set():
+            fired.set()
+            asyncio.run_coroutine_threadsafe(start(), loop).result(SETTLE_WITHIN)
+        return price(inventory, request, order_id)
+
+    monkeypatch.setattr(Inventory, "price", price_after_the_other_start)
 
 
-def test_an_order_without_an_id_gets_a_fresh_one(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers
+async def test_an_order_is_priced_from_the_catalog_and_started_under_its_own_id(
+    ledger_settings: dict[str, str], order_id: str
 ) -> None:
-    first = post_order(loop, host, order_body(SKU_RARE=1))
-    second = post_order(loop, host, order_body(SKU_RARE=1))
+    async with app_env({**ledger_settings, "SAGA_STEP_RETRY_ATTEMPTS": "5"}) as env:
+        answer = await post_order(env, order_body(order_id, SKU_RED=2, SKU_BLUE=1))
 
-    generated = first.body["orderId"]
+        assert_check_status(env, answer, order_id)
+        assert await instances(env) == {order_id: "OrderSaga"}
+        status = await env.wait_for(order_id, "Completed")
+        saga_input = started_input(status)
+        assert saga_input.order.orderId == order_id
+        assert saga_input.order.customerId == "alice"
+        assert [
+            (line.sku, line.quantity, str(line.unitPrice)) for line in saga_input.order.lines
+        ] == [("SKU-RED", 2, "9.99"), ("SKU-BLUE", 1, "5.00")]
+        assert str(saga_input.order.amount) == "24.98"
+        assert saga_input.policy == SagaPolicy(stepRetryAttempts=5)
+        assert json.loads(status.input)["order"]["amount"] == "24.98", "money travels as a string"
+        assert status.output["outcome"] == "completed"
+        assert await balance(env, "alice") == "975.02"
+        assert await available(env, "SKU-RED") == 998
+
+
+async def test_an_order_without_an_id_gets_a_fresh_one(env: DurableTestEnv) -> None:
+    first = await post_order(env, order_body(SKU_RARE=1))
+    second = await post_order(env, order_body(SKU_RARE=1))
+
+    generated = first.json()["orderId"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
-    assert second.body["orderId"] != generated
-    assert_check_status(first, generated)
-    assert started_input(host, 0).order.orderId == generated
-    assert str(started_input(host, 0).order.amount) == "100.00"
-    assert len(host.accepted) == 2
+    assert second.json()["orderId"] != generated
+    assert_check_status(env, first, generated)
+    assert_check_status(env, second, second.json()["orderId"])
+    saga_input = started_input(await env.wait_for(generated, "Completed"))
+    assert saga_input.order.orderId == generated
+    assert str(saga_input.order.amount) == "100.00"
+    assert await instances(env) == {generated: "OrderSaga", second.json()["orderId"]: "OrderSaga"}
 
 
 @pytest.mark.parametrize(
@@ -135,139 +176,169 @@ def test_an_order_without_an_id_gets_a_fresh_one(
         ),
     ],
 )
-def test_bad_bodies_are_refused_with_field_errors_and_start_nothing(
-    loop: EventLoopThread,
-    host: DurableRpcServer,
-    app_ledgers: Ledgers,
-    body: Any,
-    fields: list[str],
+async def test_bad_bodies_are_refused_with_field_errors_and_start_nothing(
+    env: DurableTestEnv, body: Any, fields: list[str]
 ) -> None:
-    answer = post_order(loop, host, body)
+    answer = await post_order(env, body)
+    with durable_host_unreachable(env):
+        without_host = await post_order(env, body)
 
     assert_errors(answer, 400, fields)
-    assert host.calls == []
+    refused_alone = (without_host.status, without_host.json())
+    assert refused_alone == (400, answer.json()), "refused without asking the host"
+    assert await instances(env) == {}
 
 
-def test_unknown_skus_cannot_be_priced(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
-) -> None:
-    answer = post_order(loop, host, order_body(order_id, SKU_NOPE=1, SKU_RED=1, SKU_GONE=2))
+async def test_unknown_skus_cannot_be_priced(env: DurableTestEnv, order_id: str) -> None:
+    answer = await post_order(env, order_body(order_id, SKU_NOPE=1, SKU_RED=1, SKU_GONE=2))
 
     messages = assert_errors(answer, 422, ["items.0.sku", "items.2.sku"])
     assert messages == ["unknown sku 'SKU-NOPE'", "unknown sku 'SKU-GONE'"]
-    assert host.starts() == []
+    assert await instances(env) == {}
+    assert await available(env, "SKU-RED") == 1000
 
 
-def test_a_repeated_order_starts_nothing_new(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
-) -> None:
-    first = post_order(loop, host, order_body(order_id))
-    again = post_order(loop, host, order_body(order_id))
-    host.advance(order_id, "Completed", output={"done": True})
-    after_completion = post_order(loop, host, order_body(order_id))
+async def test_a_repeated_order_starts_nothing_new(env: DurableTestEnv, order_id: str) -> None:
+    with orchestrations_held(env):
+        first = await post_order(env, order_body(order_id))
+        again = await post_order(env, order_body(order_id))
+        assert await runtime_status(env, order_id) == "Pending"
+    done = await env.wait_for(order_id, "Completed")
+    execution = await execution_id(env, order_id)
+    # On a completed instance the host would take a new start and run the saga again.
+    after_completion = await post_order(env, order_body(order_id))
+    await env.settle()
 
-    assert first.body == again.body == after_completion.body
-    assert_check_status(again, order_id)
-    assert_check_status(after_completion, order_id)
-    assert len(host.starts()) == 1
+    assert first.json() == again.json() == after_completion.json()
+    assert_check_status(env, again, order_id)
+    assert_check_status(env, after_completion, order_id)
+    assert await instances(env) == {order_id: "OrderSaga"}
+    assert await env.status(order_id) == done
+    assert await execution_id(env, order_id) == execution, "the saga was started again"
+    assert [len(env.calls(step)) for step in ("OrderActivity", "PaymentActivity")] == [1, 1]
+    assert await balance(env, "alice") == "975.02"
 
 
 @pytest.mark.parametrize(
     "different", [order_body(customer="bob"), order_body(SKU_RED=3), order_body(SKU_RARE=1)]
 )
-def test_the_same_order_id_for_a_different_order_conflicts(
-    loop: EventLoopThread,
-    host: DurableRpcServer,
-    app_ledgers: Ledgers,
-    order_id: str,
-    different: dict[str, Any],
+async def test_the_same_order_id_for_a_different_order_conflicts(
+    env: DurableTestEnv, order_id: str, different: dict[str, Any]
 ) -> None:
-    post_order(loop, host, order_body(order_id))
-    answer = post_order(loop, host, {**different, "orderId": order_id})
+    await post_order(env, order_body(order_id))
+    first = await env.wait_for(order_id, "Completed")
+
+    answer = await post_order(env, {**different, "orderId": order_id})
+    await env.settle()
 
     [message] = assert_errors(answer, 409, ["orderId"])
     assert order_id in message
-    assert len(host.starts()) == 1
+    assert await instances(env) == {order_id: "OrderSaga"}
+    assert await env.status(order_id) == first, "the first order's saga is untouched"
+    assert len(env.calls("OrderActivity")) == 1
 
 
-def test_losing_the_start_race_to_the_same_order_answers_as_a_repeat(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
+async def test_losing_the_start_race_to_the_same_order_answers_as_a_repeat(
+    env: DurableTestEnv,
+    order_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    post_order(loop, host, order_body(order_id))
-    winner_input = json.loads(host.starts()[0].body)
-    race_id = order_id + "-race"
-    host.claim_after_next_miss(
-        race_id, {**winner_input, "order": {**winner_input["order"], "orderId": race_id}}
-    )
+    winner: list[HttpResponse] = []
 
-    answer = post_order(loop, host, order_body(race_id))
+    async def same_order() -> None:
+        winner.append(await post_order(env, order_body(order_id)))
 
-    assert_check_status(answer, race_id)
-    assert host.accepted == [order_id], "the refused start did not replace the winner"
+    another_start_while_pricing(monkeypatch, same_order)
+    with orchestrations_held(env):
+        answer = await post_order(env, order_body(order_id))
+
+    [won] = winner
+    assert_check_status(env, won, order_id)
+    assert_check_status(env, answer, order_id)
+    assert refused_starts(caplog) == 1, "the race was not lost"
+    assert await instances(env) == {order_id: "OrderSaga"}
+    done = await env.wait_for(order_id, "Completed")
+    assert done.output["outcome"] == "completed"
+    assert [len(env.calls(step)) for step in ("OrderActivity", "PaymentActivity")] == [1, 1]
 
 
-def test_losing_the_start_race_to_a_different_order_conflicts(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
+async def test_losing_the_start_race_to_a_different_order_conflicts(
+    env: DurableTestEnv,
+    order_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    post_order(loop, host, order_body(order_id, customer="bob"))
-    bobs_input = json.loads(host.starts()[0].body)
-    race_id = order_id + "-race"
-    host.claim_after_next_miss(
-        race_id, {**bobs_input, "order": {**bobs_input["order"], "orderId": race_id}}
-    )
+    winner: list[HttpResponse] = []
 
-    answer = post_order(loop, host, order_body(race_id, customer="alice"))
+    async def bobs_order() -> None:
+        winner.append(await post_order(env, order_body(order_id, customer="bob")))
 
+    another_start_while_pricing(monkeypatch, bobs_order)
+    with orchestrations_held(env):
+        answer = await post_order(env, order_body(order_id, customer="alice"))
+
+    [won] = winner
+    assert_check_status(env, won, order_id)
     assert_errors(answer, 409, ["orderId"])
-    assert host.accepted == [order_id]
+    assert refused_starts(caplog) == 1, "the race was not lost"
+    assert await instances(env) == {order_id: "OrderSaga"}
+    saga = await env.wait_for(order_id, "Completed")
+    assert started_input(saga).order.customerId == "bob", "the refused start replaced the winner"
+    assert len(env.calls("OrderActivity")) == 1
 
 
-def test_concurrent_identical_starts_run_one_saga_and_both_get_202(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
+async def test_concurrent_identical_starts_run_one_saga_and_both_get_202(
+    env: DurableTestEnv,
+    order_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    binding = host.client_binding()
-    raw = json.dumps(order_body(order_id)).encode()
+    starters = 4
+    # Every request has read the status (nothing there yet) before any of them starts the saga.
+    all_read = threading.Barrier(starters, timeout=SETTLE_WITHIN)
+    price = Inventory.price
 
-    async def both() -> list[Any]:
-        requests = [http_request("POST", "/api/orders", body=raw) for _ in range(4)]
-        return list(await asyncio.gather(*(START.main(r, binding) for r in requests)))
+    def price_together(inventory: Inventory, request: OrderRequest, order_id: str) -> PricedOrder:
+        all_read.wait()
+        return price(inventory, request, order_id)
 
-    answers = [reply(response) for response in loop.run(both())]
+    monkeypatch.setattr(Inventory, "price", price_together)
+    with orchestrations_held(env):
+        answers = await asyncio.gather(
+            *(post_order(env, order_body(order_id)) for _ in range(starters))
+        )
 
     for answer in answers:
-        assert_check_status(answer, order_id)
-    assert host.accepted == [order_id]
+        assert_check_status(env, answer, order_id)
+    assert refused_starts(caplog) == starters - 1
+    assert await instances(env) == {order_id: "OrderSaga"}
+    assert (await env.wait_for(order_id, "Completed")).output["outcome"] == "completed"
+    assert [len(env.calls(step)) for step in ("OrderActivity", "PaymentActivity")] == [1, 1]
+    assert await balance(env, "alice") == "975.02"
 
 
-def test_an_unreachable_durable_host_is_a_503_with_an_error_document(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, order_id: str
+async def test_an_unreachable_durable_host_is_a_503_with_an_error_document(
+    env: DurableTestEnv, order_id: str
 ) -> None:
-    binding = json.loads(host.client_binding())
-    binding["rpcBaseUrl"] = f"http://127.0.0.1:{free_port()}/durabletask/"  # nothing listens
-    request = http_request("POST", "/api/orders", body=json.dumps(order_body(order_id)).encode())
-
-    answer = reply(loop.run(START.main(request, json.dumps(binding))))
+    with durable_host_unreachable(env):
+        answer = await post_order(env, order_body(order_id))
 
     [message] = assert_errors(answer, 503, [""])
     assert "Durable host" in message
-    assert answer.headers["retry-after"] == "5"
+    assert answer.headers["Retry-After"] == "5"
 
 
-def test_misconfigured_storage_settings_are_reported_not_traced(
-    loop: EventLoopThread,
-    host: DurableRpcServer,
-    app_ledgers: Ledgers,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_misconfigured_storage_settings_are_reported_not_traced(
+    ledger_settings: dict[str, str],
 ) -> None:
-    monkeypatch.setenv("SAGA_TABLE_PREFIX", "not a prefix")
-    ledgers.cache_clear()
+    async with app_env({**ledger_settings, "SAGA_TABLE_PREFIX": "not a prefix"}) as env:
+        answer = await post_order(env, order_body())
 
-    answer = post_order(loop, host, order_body())
-
-    [message] = assert_errors(answer, 500, [""])
-    assert "SAGA_TABLE_PREFIX" in message
-    assert "Traceback" not in message
-    assert host.starts() == []
+        [message] = assert_errors(answer, 500, [""])
+        assert "SAGA_TABLE_PREFIX" in message
+        assert "Traceback" not in message
+        assert await instances(env) == {}
 
 
 order_like_bodies = st.fixed_dictionaries(
@@ -296,23 +367,23 @@ order_like_bodies = st.fixed_dictionaries(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(body=order_like_bodies | st.binary(max_size=40))
-def test_no_body_ever_gets_a_500(
-    loop: EventLoopThread, host: DurableRpcServer, app_ledgers: Ledgers, body: Any
-) -> None:
-    answer = post_order(loop, host, body)
+async def test_no_body_ever_gets_a_500(env: DurableTestEnv, body: Any) -> None:
+    answer = await post_order(env, body)
 
-    assert answer.status in {202, 400, 409, 422}, answer.body
+    assert answer.status in {202, 400, 409, 422}, answer.text
     if answer.status != 202:
-        assert answer.body["errors"]
-        assert all(set(error) == {"field", "message"} for error in answer.body["errors"])
+        errors = answer.json()["errors"]
+        assert errors
+        assert all(set(error) == {"field", "message"} for error in errors)
 
 
-def test_unreachable_storage_is_a_503_and_starts_nothing(
-    loop: EventLoopThread, host: DurableRpcServer, storage_down: None
+async def test_unreachable_storage_is_a_503_and_starts_nothing(
+    unreachable_storage: dict[str, str],
 ) -> None:
-    answer = post_order(loop, host, order_body())
+    async with app_env(unreachable_storage) as env:
+        answer = await post_order(env, order_body())
 
-    [message] = assert_errors(answer, 503, [""])
-    assert message.startswith("table storage did not answer: ")
-    assert answer.headers["retry-after"] == "5"
-    assert host.starts() == []
+        [message] = assert_errors(answer, 503, [""])
+        assert message.startswith("table storage did not answer: ")
+        assert answer.headers["Retry-After"] == "5"
+        assert await instances(env) == {}

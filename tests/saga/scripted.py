@@ -115,14 +115,15 @@ def saga_input(policy: Mapping[str, Any] | None = None, order: Any = None) -> di
 
 @asynccontextmanager
 async def saga_env(
-    serve: bool = False, **answers: Sequence[Attempt]
+    serve: bool = False, settings: Mapping[str, str] | None = None, **answers: Sequence[Attempt]
 ) -> AsyncIterator[DurableTestEnv]:
     """The app with its four activities scripted, on virtual time starting at START; with
-    `serve`, its HTTP functions can reach the engine through the Durable client."""
+    `serve`, its HTTP functions can reach the engine through the Durable client; `settings` are
+    app settings on top of local.settings.json."""
     ref = DurableTestEnvRef()
     script = Script(answers)
     async with DurableTestEnv(
-        ROOT, activities=script.fakes(ref), start_time=START, serve=serve
+        ROOT, activities=script.fakes(ref), settings=settings, start_time=START, serve=serve
     ) as env:
         ref.env = env
         yield env
