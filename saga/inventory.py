@@ -13,8 +13,8 @@ first attempt skip reading the record (see saga.optimistic).
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -152,14 +152,9 @@ class Inventory:
         """Decide from the stock alone, as if the order had no record: if it has one, creating
         the record fails the commit with 409, and the retry reads it."""
         wanted = _quantities(order.lines)
-        with self._table.exclusive([(PARTITION, _sku_key(sku)) for sku in wanted]):
-            began = time.monotonic()
-            rows = {sku: self._table.read(PARTITION, _sku_key(sku)) for sku in wanted}
-            if _shortages(rows, wanted) and any(
-                row is not None and row.remembered_since(began) for row in rows.values()
-            ):
-                # Refuse only on what storage says now, never on a row this process remembers.
-                rows = {sku: self._table.read_fresh(PARTITION, _sku_key(sku)) for sku in wanted}
+        keys = [(PARTITION, _sku_key(sku)) for sku in wanted]
+        with self._table.exclusive(keys):
+            rows = self._table.read_to_decide(keys, lambda stock: bool(_shortages(stock, wanted)))
             problems = _shortages(rows, wanted)
             if problems:
                 reason = f"stock for order {order.orderId} cannot be reserved: " + "; ".join(
@@ -168,8 +163,7 @@ class Inventory:
                 self._table.create(_record_row(order, ReservationStatus.REJECTED, reason))
                 return StepOutcome(ok=False, reason=reason)
             writes = [create(_record_row(order, ReservationStatus.RESERVED, None))]
-            for sku, quantity in wanted.items():
-                row = rows[sku]
+            for quantity, row in zip(wanted.values(), rows, strict=True):
                 assert row is not None  # _shortages found every row
                 writes.append(guarded_update(row, {"Available": row["Available"] - quantity}))
             self._table.commit(writes)
@@ -205,11 +199,11 @@ class Inventory:
         return StepOutcome(ok=True)
 
 
-def _shortages(rows: dict[str, Row | None], wanted: Counter[str]) -> list[str]:
-    """Why these rows cannot give the quantities wanted (nothing when they can)."""
+def _shortages(rows: Sequence[Row | None], wanted: Counter[str]) -> list[str]:
+    """Why these stock rows (one per SKU, in the order of `wanted`) cannot give the quantities
+    wanted (nothing when they can)."""
     problems: list[str] = []
-    for sku, quantity in wanted.items():
-        row = rows[sku]
+    for (sku, quantity), row in zip(wanted.items(), rows, strict=True):
         if row is None:
             problems.append(f"{sku} is not in the catalog")
         elif row["Available"] < quantity:

@@ -20,7 +20,7 @@ import contextlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,6 @@ class Row(dict[str, Any]):
     @property
     def key(self) -> Key:
         return str(self["PartitionKey"]), str(self["RowKey"])
-
-    def remembered_since(self, moment: float) -> bool:
-        """Whether this row was known before `moment` (time.monotonic()), rather than read then."""
-        return self.stored_at <= moment
 
 
 @dataclass(frozen=True)
@@ -102,13 +98,23 @@ class LedgerTable:
     def read(self, partition_key: str, row_key: str, max_age: float | None = None) -> Row | None:
         """The row as this process last saw it (if not older than `max_age` seconds), else as
         storage has it now; None when it does not exist."""
-        with self._lock:
-            known = self._rows.get((partition_key, row_key))
-            if known is not None:
-                self._rows.move_to_end((partition_key, row_key))
-        if known is not None and (max_age is None or time.monotonic() - known.stored_at <= max_age):
-            return known
-        return self.read_fresh(partition_key, row_key)
+        known = self._recall((partition_key, row_key), max_age)
+        return known if known is not None else self.read_fresh(partition_key, row_key)
+
+    def read_to_decide(
+        self, keys: Sequence[Key], refuses: Callable[[list[Row | None]], bool]
+    ) -> list[Row | None]:
+        """The rows a step decides from, in the order of `keys`: as this process remembers them
+        where it can, but all as storage has them now when the remembered ones would make the
+        step refuse (`refuses`: not enough stock or money), so a stale row never refuses."""
+        recalled = [self._recall(key) for key in keys]
+        rows = [
+            row if row is not None else self.read_fresh(*key)
+            for row, key in zip(recalled, keys, strict=True)
+        ]
+        if any(row is not None for row in recalled) and refuses(rows):
+            rows = [self.read_fresh(*key) for key in keys]
+        return rows
 
     def read_fresh(self, partition_key: str, row_key: str) -> Row | None:
         """The row as storage has it now (and remembered); None when it does not exist."""
@@ -176,6 +182,16 @@ class LedgerTable:
             for turn in turns:
                 held.enter_context(turn)
             yield
+
+    def _recall(self, key: Key, max_age: float | None = None) -> Row | None:
+        """The row as this process last saw it, if it did and not more than `max_age` ago."""
+        with self._lock:
+            known = self._rows.get(key)
+            if known is not None:
+                self._rows.move_to_end(key)
+        if known is None or (max_age is not None and time.monotonic() - known.stored_at > max_age):
+            return None
+        return known
 
     def _remember(self, row: Row, unless_written_since: int | None = None) -> None:
         with self._lock:

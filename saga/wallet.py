@@ -9,7 +9,6 @@ skip reading it (see saga.optimistic).
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -102,16 +101,9 @@ class Wallets:
     def _charge(self, order: PricedOrder) -> StepOutcome:
         """Decide from the wallet alone, as if the order had no record: if it has one, creating
         the record fails the commit with 409, and the retry reads it."""
-        with self._table.exclusive([(order.customerId, WALLET_ROW)]):
-            began = time.monotonic()
-            wallet = self._table.read(order.customerId, WALLET_ROW)
-            if (
-                wallet is not None
-                and wallet.remembered_since(began)
-                and Decimal(wallet["Balance"]) < order.amount
-            ):
-                # Refuse only on what storage says now, never on a wallet this process remembers.
-                wallet = self._table.read_fresh(order.customerId, WALLET_ROW)
+        key = (order.customerId, WALLET_ROW)
+        with self._table.exclusive([key]):
+            [wallet] = self._table.read_to_decide([key], lambda rows: _short_of(rows[0], order))
             if wallet is None:
                 return self._reject(order, f"customer {order.customerId} has no wallet")
             balance = Decimal(wallet["Balance"])
@@ -163,6 +155,11 @@ class Wallets:
                 ]
             )
         return StepOutcome(ok=True)
+
+
+def _short_of(wallet: Row | None, order: PricedOrder) -> bool:
+    """Whether this wallet would refuse the order's charge for want of money."""
+    return wallet is not None and Decimal(wallet["Balance"]) < order.amount
 
 
 def _repeated_charge(record: PaymentRecord) -> StepOutcome:
