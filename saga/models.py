@@ -174,26 +174,28 @@ class SagaProgress(Model):
     attention: Attention | None = None
 
 
-class OperatorDecision(Model):
+class OperatorCommand(Model):
+    """Retry the failed rollbacks, or say they were put right by hand (with a note)."""
+
+    action: Literal["retry", "resolve"]
+    note: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NOTE_LENGTH, validate_default=True
+    )
+
+
+class OperatorDecision(OperatorCommand):
     """What an operator tells a saga that waits in stage needs_attention (an external event).
 
     `operatorRetries` is the count the operator saw in the saga's status: a command meant for an
     earlier wait (a double click, a retried request) is recognised and ignored.
     """
 
-    action: Literal["retry", "resolve"]
-    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_LENGTH)
     operatorRetries: int = Field(ge=0)
 
 
-class CompensationRequest(Model):
-    """The body of POST /api/orders/{orderId}/compensation: retry the failed rollbacks, or say
-    they were put right by hand (a note is then required, for whoever reads the saga later)."""
-
-    action: Literal["retry", "resolve"]
-    note: str | None = Field(
-        default=None, min_length=1, max_length=MAX_NOTE_LENGTH, validate_default=True
-    )
+class CompensationRequest(OperatorCommand):
+    """The body of POST /api/orders/{orderId}/compensation (a resolve must say, in its note, what
+    was done, for whoever reads the saga later)."""
 
     @field_validator("note")
     @classmethod

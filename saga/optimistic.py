@@ -1,9 +1,10 @@
 """Optimistic concurrency for the ledgers: read, decide, write with ETags, and on a lost race decide
 again from a fresh read.
 
-A step never holds a lock. It reads the rows it needs, decides, and commits one entity-group
-transaction whose updates carry the ETags it read (and whose new records are creates). If another
-writer got there first, the commit fails as a whole with 412 (row changed) or 409 (record exists),
+A step holds no lock in storage (within one process, the steps that change the same row take it in
+turn: see saga.rows). It reads the rows it needs, decides, and commits one entity-group transaction
+whose updates carry the ETags it read (and whose new records are creates). If another writer got
+there first, the commit fails as a whole with 412 (row changed) or 409 (record exists),
 and the step starts over. Only a bounded number of times: after that the step raises
 `LedgerContention`, a transient error the orchestrator's retry policy handles.
 
