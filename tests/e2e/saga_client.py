@@ -64,6 +64,25 @@ class SagaApp:
     def get_order(self, order_id: str) -> Reply:
         return call("GET", self.url(f"orders/{order_id}"))
 
+    def list_orders(self, **params: str) -> Reply:
+        """One page of `GET /api/orders` with these query parameters."""
+        return call("GET", self.url("orders") + "?" + urllib.parse.urlencode(params))
+
+    def every_page(self, **params: str) -> list[dict[str, Any]]:
+        """Every page of `GET /api/orders`, following continuationToken until it is null, as a
+        client must."""
+        pages: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            reply = self.list_orders(**params, **({"continuationToken": token} if token else {}))
+            assert reply.status == 200, str(reply)
+            page: dict[str, Any] = reply.json()
+            pages.append(page)
+            token = page["continuationToken"]
+            if token is None:
+                return pages
+            assert len(pages) < 50, "the list never ended"
+
     def balance(self, customer_id: str) -> Decimal:
         reply = call("GET", self.url(f"customers/{customer_id}"))
         assert reply.status == 200, str(reply)

@@ -90,9 +90,11 @@ def test_a_compensation_that_keeps_failing_is_retried_and_resolved_by_an_operato
         assert app.start(order_body(order_id, customer, (sku, 1))).status == 202
 
     waiting = wait_for(
-        "both sagas to wait for an operator", lambda: listed(app, retried, resolved), 30
+        "both sagas to wait for an operator",
+        lambda: rows if {retried, resolved} <= (rows := needing_attention(app)).keys() else None,
+        30,
     )
-    row = next(order for order in waiting if order["orderId"] == retried)
+    row = waiting[retried]
     assert row["runtimeStatus"] == "Running"
     assert row["outcome"] == "compensation_failed"
     view = app.get_order(retried).json()
@@ -136,25 +138,13 @@ def test_a_compensation_that_keeps_failing_is_retried_and_resolved_by_an_operato
     again = post_json(app.url(f"orders/{resolved}/compensation"), {"action": "retry"})
     assert again.status == 409, str(again)
     assert "its stage is 'finished'" in again.json()["errors"][0]["message"]
-    assert listed(app, retried, resolved) is None
+    assert not {retried, resolved} & needing_attention(app).keys()
 
 
-def listed(app: SagaApp, *order_ids: str) -> list[dict[str, Any]] | None:
-    """The sagas `GET /api/orders?stage=needs_attention` lists, once it lists all of these."""
-    orders: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        query = "orders?stage=needs_attention&top=100"
-        if token:
-            query += f"&continuationToken={token}"
-        reply = call("GET", app.url(query))
-        assert reply.status == 200, str(reply)
-        orders += reply.json()["orders"]
-        token = reply.json()["continuationToken"]
-        if not token:
-            break
-    found = [order for order in orders if order["orderId"] in order_ids]
-    return found if len(found) == len(order_ids) else None
+def needing_attention(app: SagaApp) -> dict[str, dict[str, Any]]:
+    """The sagas `GET /api/orders?stage=needs_attention` lists, by order id."""
+    pages = app.every_page(stage="needs_attention", top="100")
+    return {row["orderId"]: row for page in pages for row in page["orders"]}
 
 
 def attention_after(app: SagaApp, order_id: str, operator_retries: int) -> dict[str, Any] | None:
