@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 # gRPC's core prints a line at every shutdown unless told to keep to errors.
@@ -23,11 +22,9 @@ from durabletask import client, task, worker
 from durabletask.testing import create_test_backend
 
 from bench.ledger import (
-    ROLLBACK_ATTEMPTS,
-    ROLLBACK_RETRY_SECONDS,
-    STEP_ATTEMPTS,
-    STEP_DEADLINE_SECONDS,
-    STEP_RETRY_SECONDS,
+    ROLLBACK_RETRIES,
+    STEP_DEADLINE,
+    STEP_RETRIES,
     Answer,
     MemoryLedger,
     Order,
@@ -35,6 +32,7 @@ from bench.ledger import (
 )
 from bench.stats import RunResult
 from durable_host.azurite import free_port
+from saga.waiting import Retries
 
 NAME = "durabletask in-memory"
 _LEDGER = MemoryLedger()
@@ -43,13 +41,16 @@ _TERMINAL = {
     client.OrchestrationStatus.FAILED,
     client.OrchestrationStatus.TERMINATED,
 }
-_STEP_RETRY = task.RetryPolicy(
-    first_retry_interval=timedelta(seconds=STEP_RETRY_SECONDS), max_number_of_attempts=STEP_ATTEMPTS
-)
-_ROLLBACK_RETRY = task.RetryPolicy(
-    first_retry_interval=timedelta(seconds=ROLLBACK_RETRY_SECONDS),
-    max_number_of_attempts=ROLLBACK_ATTEMPTS,
-)
+
+
+def _retry_policy(retries: Retries) -> task.RetryPolicy:
+    return task.RetryPolicy(
+        first_retry_interval=retries.interval, max_number_of_attempts=retries.attempts
+    )
+
+
+_STEP_RETRY = _retry_policy(STEP_RETRIES)
+_ROLLBACK_RETRY = _retry_policy(ROLLBACK_RETRIES)
 
 
 def reserve(ctx: task.ActivityContext, order: Order) -> Answer:
@@ -73,7 +74,7 @@ def saga(ctx: task.OrchestrationContext, order: Order) -> Generator[Any, Any, st
         ctx.call_activity(reserve, input=order, retry_policy=_STEP_RETRY),
         ctx.call_activity(charge, input=order, retry_policy=_STEP_RETRY),
     ]
-    deadline = ctx.create_timer(timedelta(seconds=STEP_DEADLINE_SECONDS))
+    deadline = ctx.create_timer(STEP_DEADLINE)
     settled = yield task.when_any([task.when_all(steps), deadline])
     if settled is deadline or not all(step.get_result()["ok"] for step in steps):
         yield task.when_all(
