@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+from durable_host.history import TERMINAL_STATUSES
+
+TERMINAL = {status.name for status in TERMINAL_STATUSES}
 GIVE_UP_SECONDS = 300
 
 
