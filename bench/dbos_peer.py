@@ -47,6 +47,7 @@ from bench.ledger import (
     Order,
     order_for,
 )
+from bench.load import GIVE_UP_SECONDS
 from bench.stats import RunResult
 from saga.waiting import Retries
 
@@ -124,7 +125,7 @@ async def _one_saga(index: int, poll: float) -> tuple[float, str]:
     began = time.perf_counter()
     with SetWorkflowID(started["orderId"]):
         handle = await DBOS.start_workflow_async(saga, started)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + GIVE_UP_SECONDS
     while time.monotonic() < deadline:
         polling = _POLLING.set(True)
         try:

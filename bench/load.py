@@ -16,6 +16,7 @@ import aiohttp
 from durable_host.history import TERMINAL_STATUSES
 
 TERMINAL = {status.name for status in TERMINAL_STATUSES}
+# How long a client polls one saga before it records it as timed out (every run's clients).
 GIVE_UP_SECONDS = 300
 
 

@@ -30,6 +30,7 @@ from bench.ledger import (
     Order,
     order_for,
 )
+from bench.load import GIVE_UP_SECONDS
 from bench.stats import RunResult
 from durable_host.azurite import free_port
 from saga.waiting import Retries
@@ -100,10 +101,8 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         runner.add_activity(activity)
     runner.start()
     hub = client.TaskHubGrpcClient(host_address=address, logger=quiet)
-    outcomes: list[str] = []
-    latencies: list[float] = []
 
-    def one(index: int) -> None:
+    def one(index: int) -> tuple[float, str]:
         began = time.perf_counter()
         started = order_for("durabletask", index)
         instance = hub.schedule_new_orchestration(
@@ -111,20 +110,19 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         )
         # Poll like the HTTP benchmark does: the backend's blocking wait holds one of its ten server
         # threads per waiter and starves its own workers under higher concurrency.
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + GIVE_UP_SECONDS
         while time.monotonic() < deadline:
             state = hub.get_orchestration_state(instance)
             if state is not None and state.runtime_status in _TERMINAL:
-                latencies.append(time.perf_counter() - began)
-                outcomes.append(json.loads(state.serialized_output or "null") or "missing")
-                return
+                outcome = json.loads(state.serialized_output or "null") or "missing"
+                return time.perf_counter() - began, outcome
             time.sleep(poll)
-        outcomes.append("timed out")
+        return time.perf_counter() - began, "timed out"
 
     try:
         began, cpu_began = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(one, range(sagas)))
+            results = list(pool.map(one, range(sagas)))
         elapsed = time.perf_counter() - began
         cpu = time.process_time() - cpu_began
     finally:
@@ -134,8 +132,8 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         name=NAME,
         sagas=sagas,
         seconds=elapsed,
-        latencies=latencies,
-        outcomes=outcomes,
+        latencies=[latency for latency, _ in results],
+        outcomes=[outcome for _, outcome in results],
         storage_requests=None,
         cpu_seconds={"runtime and load generator, one process": cpu},
     )
