@@ -48,7 +48,7 @@ from bench.ledger import (
     order_for,
 )
 from bench.load import GIVE_UP_SECONDS
-from bench.stats import RunResult
+from bench.stats import ONE_PROCESS, RunResult
 from saga.waiting import Retries
 
 _LEDGER = MemoryLedger()
@@ -192,5 +192,5 @@ def run_dbos(sagas: int, concurrency: int, poll: float) -> RunResult:
         outcomes=[outcome for _, outcome in results],
         storage_requests=counter.counts,
         storage_unit="SQLite statements",
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )

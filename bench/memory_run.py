@@ -22,7 +22,7 @@ import aiohttp
 
 from bench.ledger import MemoryLedger, Order, order_for
 from bench.load import NotStarted, run_load
-from bench.stats import RunResult
+from bench.stats import ONE_PROCESS, RunResult
 from durable_host.testing import DurableTestEnv
 from saga.models import PricedLine, PricedOrder, SagaInput
 
@@ -94,7 +94,7 @@ async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
         outcomes=[outcome for _, outcome, _ in results],
         ended=[ended for _, _, ended in results],
         storage_requests=None,
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )
 
 

@@ -31,7 +31,7 @@ from bench.ledger import (
     order_for,
 )
 from bench.load import GIVE_UP_SECONDS
-from bench.stats import RunResult
+from bench.stats import ONE_PROCESS, RunResult
 from durable_host.azurite import free_port
 from saga.waiting import Retries
 
@@ -135,5 +135,5 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         latencies=[latency for latency, _ in results],
         outcomes=[outcome for _, outcome in results],
         storage_requests=None,
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )
