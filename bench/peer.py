@@ -1,8 +1,9 @@
 """The same saga shape on durabletask-python's in-memory test backend: the peer we compare against.
 
-Two steps in parallel with retries and a deadline timer, then both rollbacks when either step was
-refused. The ledgers are dictionaries behind a lock: the peer does no storage I/O at all, so it is
-the fastest a Python orchestration runtime goes here, not a like-for-like durability test.
+Two steps in parallel with retries and a deadline timer, then both rollbacks when either step did
+not succeed by the deadline. The ledgers are dictionaries behind a lock: the peer does no storage
+I/O at all, so it is the fastest a Python orchestration runtime goes here, not a like-for-like
+durability test.
 """
 
 from __future__ import annotations
