@@ -25,9 +25,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 # DBOS reads DBOS__CLOUD when imported, and with it would take its database and a conductor to
 # connect to from the environment: this peer uses only its own SQLite file.
@@ -38,17 +39,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.ledger import (
-    ROLLBACK_ATTEMPTS,
-    ROLLBACK_RETRY_SECONDS,
-    STEP_ATTEMPTS,
-    STEP_DEADLINE_SECONDS,
-    STEP_RETRY_SECONDS,
+    ROLLBACK_RETRIES,
+    STEP_DEADLINE,
+    STEP_RETRIES,
     Answer,
     MemoryLedger,
     Order,
     order_for,
 )
-from bench.stats import RunResult
+from bench.load import GIVE_UP_SECONDS
+from bench.stats import ONE_PROCESS, RunResult
+from saga.waiting import Retries
 
 _LEDGER = MemoryLedger()
 _TERMINAL = {
@@ -61,20 +62,22 @@ _POLLING: ContextVar[bool] = ContextVar("polling", default=False)
 
 NAME = "DBOS on SQLite"
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-# Durable Functions' RetryOptions wait the same interval between attempts (backoff coefficient 1).
-_FORWARD_STEP = DBOS.step(
-    retries_allowed=True,
-    max_attempts=STEP_ATTEMPTS,
-    interval_seconds=STEP_RETRY_SECONDS,
-    backoff_rate=1.0,
-)
-_ROLLBACK_STEP = DBOS.step(
-    retries_allowed=True,
-    max_attempts=ROLLBACK_ATTEMPTS,
-    interval_seconds=ROLLBACK_RETRY_SECONDS,
-    backoff_rate=1.0,
-)
+
+def _step(retries: Retries) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A DBOS step retried as OrderSaga retries: the same interval between attempts (backoff 1)."""
+    return DBOS.step(
+        retries_allowed=True,
+        max_attempts=retries.attempts,
+        interval_seconds=retries.interval.total_seconds(),
+        backoff_rate=1.0,
+    )
+
+
+_FORWARD_STEP = _step(STEP_RETRIES)
+_ROLLBACK_STEP = _step(ROLLBACK_RETRIES)
 
 
 @_FORWARD_STEP
@@ -101,7 +104,7 @@ async def refund(order: Order) -> Answer:
 async def saga(order: Order) -> str:
     """Run both steps in parallel; if either did not succeed by the deadline, roll both back."""
     steps = asyncio.gather(reserve(order), charge(order), return_exceptions=True)
-    deadline = asyncio.ensure_future(DBOS.sleep_async(STEP_DEADLINE_SECONDS))
+    deadline = asyncio.ensure_future(DBOS.sleep_async(STEP_DEADLINE.total_seconds()))
     done, _ = await DBOS.asyncio_wait([steps, deadline], return_when=asyncio.FIRST_COMPLETED)
     # As in OrderSaga, answers after the deadline are ignored, and a decided saga leaves no timer.
     deadline.cancel()
@@ -122,7 +125,7 @@ async def _one_saga(index: int, poll: float) -> tuple[float, str]:
     began = time.perf_counter()
     with SetWorkflowID(started["orderId"]):
         handle = await DBOS.start_workflow_async(saga, started)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + GIVE_UP_SECONDS
     while time.monotonic() < deadline:
         polling = _POLLING.set(True)
         try:
@@ -189,5 +192,5 @@ def run_dbos(sagas: int, concurrency: int, poll: float) -> RunResult:
         outcomes=[outcome for _, outcome in results],
         storage_requests=counter.counts,
         storage_unit="SQLite statements",
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )

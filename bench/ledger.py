@@ -9,9 +9,12 @@ writes to storage is its runtime's checkpoints.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import TypedDict
 
 from saga.models import SagaPolicy
+from saga.waiting import Retries
+from saga.workflow import step_retries
 
 
 class Order(TypedDict):
@@ -25,11 +28,12 @@ class Answer(TypedDict):
 
 # The app's defaults, so every runtime retries and waits as OrderSaga does.
 POLICY = SagaPolicy()
-STEP_ATTEMPTS = POLICY.stepRetryAttempts
-STEP_RETRY_SECONDS = POLICY.stepRetryIntervalMs / 1000
-ROLLBACK_ATTEMPTS = POLICY.compensationRetryAttempts
-ROLLBACK_RETRY_SECONDS = POLICY.compensationRetryIntervalMs / 1000
-STEP_DEADLINE_SECONDS = POLICY.stepDeadlineSeconds
+STEP_RETRIES = step_retries(POLICY)
+ROLLBACK_RETRIES = Retries(
+    attempts=POLICY.compensationRetryAttempts,
+    interval=timedelta(milliseconds=POLICY.compensationRetryIntervalMs),
+)
+STEP_DEADLINE = timedelta(seconds=POLICY.stepDeadlineSeconds)
 
 
 def order_for(prefix: str, index: int) -> Order:

@@ -13,7 +13,10 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+from durable_host.history import TERMINAL_STATUSES
+
+TERMINAL = {status.name for status in TERMINAL_STATUSES}
+# How long a client polls one saga before it records it as timed out (every run's clients).
 GIVE_UP_SECONDS = 300
 
 

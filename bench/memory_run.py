@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from bench.ledger import MemoryLedger, Order
+from bench.ledger import MemoryLedger, Order, order_for
 from bench.load import NotStarted, run_load
-from bench.stats import RunResult
+from bench.stats import ONE_PROCESS, RunResult
 from durable_host.testing import DurableTestEnv
 from saga.models import PricedLine, PricedOrder, SagaInput
 
@@ -45,23 +45,24 @@ ACTIVITIES = {
 }
 
 
-def saga_input(index: int) -> str:
-    """The saga's input as the Python client sends it: JSON text, as JSON."""
-    order = PricedOrder(
-        orderId=f"memory-{index}",
-        customerId="broke" if index % 2 else "rich",
+def saga_input(order: Order) -> str:
+    """The saga's input for `order` as the Python client sends it: JSON text, as JSON."""
+    priced = PricedOrder(
+        orderId=order["orderId"],
+        customerId="broke" if order["refusePayment"] else "rich",
         lines=[PricedLine(sku="SKU-1", quantity=1, unitPrice=Decimal("1.00"))],
         amount=Decimal("1.00"),
     )
-    return json.dumps(SagaInput(order=order).model_dump_json())
+    return json.dumps(SagaInput(order=priced).model_dump_json())
 
 
 async def _start(api: str, http: aiohttp.ClientSession, index: int) -> str:
     """Start a saga through durable_host's Durable HTTP API, as the Python client does."""
-    instance = f"memory-{index}"
+    order = order_for("memory", index)
+    instance = order["orderId"]
     async with http.post(
         f"{api}/orchestrators/OrderSaga/{instance}",
-        data=saga_input(index),
+        data=saga_input(order),
         headers={"Content-Type": "application/json"},
     ) as response:
         if response.status != 202:
@@ -93,7 +94,7 @@ async def _run(sagas: int, concurrency: int, poll: float) -> RunResult:
         outcomes=[outcome for _, outcome, _ in results],
         ended=[ended for _, _, ended in results],
         storage_requests=None,
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )
 
 

@@ -1,8 +1,9 @@
 """The same saga shape on durabletask-python's in-memory test backend: the peer we compare against.
 
-Two steps in parallel with retries and a deadline timer, then both rollbacks when either step was
-refused. The ledgers are dictionaries behind a lock: the peer does no storage I/O at all, so it is
-the fastest a Python orchestration runtime goes here, not a like-for-like durability test.
+Two steps in parallel with retries and a deadline timer, then both rollbacks when either step did
+not succeed by the deadline. The ledgers are dictionaries behind a lock: the peer does no storage
+I/O at all, so it is the fastest a Python orchestration runtime goes here, not a like-for-like
+durability test.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 # gRPC's core prints a line at every shutdown unless told to keep to errors.
@@ -23,18 +23,18 @@ from durabletask import client, task, worker
 from durabletask.testing import create_test_backend
 
 from bench.ledger import (
-    ROLLBACK_ATTEMPTS,
-    ROLLBACK_RETRY_SECONDS,
-    STEP_ATTEMPTS,
-    STEP_DEADLINE_SECONDS,
-    STEP_RETRY_SECONDS,
+    ROLLBACK_RETRIES,
+    STEP_DEADLINE,
+    STEP_RETRIES,
     Answer,
     MemoryLedger,
     Order,
     order_for,
 )
-from bench.stats import RunResult
+from bench.load import GIVE_UP_SECONDS
+from bench.stats import ONE_PROCESS, RunResult
 from durable_host.azurite import free_port
+from saga.waiting import Retries
 
 NAME = "durabletask in-memory"
 _LEDGER = MemoryLedger()
@@ -43,13 +43,16 @@ _TERMINAL = {
     client.OrchestrationStatus.FAILED,
     client.OrchestrationStatus.TERMINATED,
 }
-_STEP_RETRY = task.RetryPolicy(
-    first_retry_interval=timedelta(seconds=STEP_RETRY_SECONDS), max_number_of_attempts=STEP_ATTEMPTS
-)
-_ROLLBACK_RETRY = task.RetryPolicy(
-    first_retry_interval=timedelta(seconds=ROLLBACK_RETRY_SECONDS),
-    max_number_of_attempts=ROLLBACK_ATTEMPTS,
-)
+
+
+def _retry_policy(retries: Retries) -> task.RetryPolicy:
+    return task.RetryPolicy(
+        first_retry_interval=retries.interval, max_number_of_attempts=retries.attempts
+    )
+
+
+_STEP_RETRY = _retry_policy(STEP_RETRIES)
+_ROLLBACK_RETRY = _retry_policy(ROLLBACK_RETRIES)
 
 
 def reserve(ctx: task.ActivityContext, order: Order) -> Answer:
@@ -73,7 +76,7 @@ def saga(ctx: task.OrchestrationContext, order: Order) -> Generator[Any, Any, st
         ctx.call_activity(reserve, input=order, retry_policy=_STEP_RETRY),
         ctx.call_activity(charge, input=order, retry_policy=_STEP_RETRY),
     ]
-    deadline = ctx.create_timer(timedelta(seconds=STEP_DEADLINE_SECONDS))
+    deadline = ctx.create_timer(STEP_DEADLINE)
     settled = yield task.when_any([task.when_all(steps), deadline])
     if settled is deadline or not all(step.get_result()["ok"] for step in steps):
         yield task.when_all(
@@ -99,10 +102,8 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         runner.add_activity(activity)
     runner.start()
     hub = client.TaskHubGrpcClient(host_address=address, logger=quiet)
-    outcomes: list[str] = []
-    latencies: list[float] = []
 
-    def one(index: int) -> None:
+    def one(index: int) -> tuple[float, str]:
         began = time.perf_counter()
         started = order_for("durabletask", index)
         instance = hub.schedule_new_orchestration(
@@ -110,20 +111,19 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         )
         # Poll like the HTTP benchmark does: the backend's blocking wait holds one of its ten server
         # threads per waiter and starves its own workers under higher concurrency.
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + GIVE_UP_SECONDS
         while time.monotonic() < deadline:
             state = hub.get_orchestration_state(instance)
             if state is not None and state.runtime_status in _TERMINAL:
-                latencies.append(time.perf_counter() - began)
-                outcomes.append(json.loads(state.serialized_output or "null") or "missing")
-                return
+                outcome = json.loads(state.serialized_output or "null") or "missing"
+                return time.perf_counter() - began, outcome
             time.sleep(poll)
-        outcomes.append("timed out")
+        return time.perf_counter() - began, "timed out"
 
     try:
         began, cpu_began = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(one, range(sagas)))
+            results = list(pool.map(one, range(sagas)))
         elapsed = time.perf_counter() - began
         cpu = time.process_time() - cpu_began
     finally:
@@ -133,8 +133,8 @@ def run_peer(sagas: int, concurrency: int, poll: float) -> RunResult:
         name=NAME,
         sagas=sagas,
         seconds=elapsed,
-        latencies=latencies,
-        outcomes=outcomes,
+        latencies=[latency for latency, _ in results],
+        outcomes=[outcome for _, outcome in results],
         storage_requests=None,
-        cpu_seconds={"runtime and load generator, one process": cpu},
+        cpu_seconds={ONE_PROCESS: cpu},
     )

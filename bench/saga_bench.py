@@ -166,10 +166,6 @@ def _by_part(requests: Counter[str]) -> dict[str, int]:
     return parts
 
 
-def run_hot_sku(sagas: int, concurrency: int, poll: float) -> RunResult:
-    return run_durable_host(sagas, concurrency, poll, hot=True)
-
-
 def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = False) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
@@ -302,7 +298,7 @@ def record_latest(path: Path, latest: str) -> None:
 # Each runtime's run, in the order of the table: ours first, then the peers.
 RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
     "durable_host": run_durable_host,
-    "durable_host-hot-sku": run_hot_sku,
+    "durable_host-hot-sku": functools.partial(run_durable_host, hot=True),
     "durable_host-memory": run_memory,
     "dbos": run_dbos,
     "durabletask": run_peer,

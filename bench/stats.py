@@ -18,6 +18,10 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The one CPU figure of a run whose runtime and clients share this process.
+ONE_PROCESS = "runtime and load generator, one process"
+
+
 @dataclass
 class RunResult:
     name: str
