@@ -137,13 +137,20 @@ class _TestInvoker:
     recorded, and every episode's actions checked against the previous episode's."""
 
     def __init__(self, env: DurableTestEnv, app: FunctionApp) -> None:
+        """Refuses a replacement for an activity the app does not have; the host is built around
+        this invoker, so nothing has started yet."""
+        for name in env._replaced:
+            if app.kind_of(name) is not FunctionKind.ACTIVITY:
+                known = [s.name for s in app.functions.values() if s.kind is FunctionKind.ACTIVITY]
+                raise ValueError(
+                    f"cannot replace activity {name!r}: {env.app_dir} has no activity of that "
+                    f"name (activities: {', '.join(sorted(known))})"
+                )
         self.env = env
         self.app = app
         self._actions: dict[tuple[str, str], list[Any]] = {}
 
     def kind_of(self, name: str) -> FunctionKind | None:
-        if name.lower() in self.env._replaced:
-            return FunctionKind.ACTIVITY
         return self.app.kind_of(name)
 
     def call_orchestrator(self, name: str, context_json: str) -> str:
@@ -277,7 +284,7 @@ class DurableTestEnv:
     async def _start_host(self, start_time: datetime | None) -> None:
         host = LocalHost(
             self.app_dir,
-            port=None,
+            port=0 if self._wants_server() else None,
             hub_name=self.hub_name,
             storage=self.storage,
             virtual_time=self.virtual_time,
@@ -287,19 +294,10 @@ class DurableTestEnv:
         )
         if isinstance(host.clock, VirtualClock) and not self.auto_advance:
             host.clock.auto_advance = False
-        host.port = 0 if self._wants_server() else None
         await host.__aenter__()
         self._host = host
         if self.storage == MEMORY_STORAGE:
             self._store = host.engine.store
-        for name in self._replaced:
-            if host.app.kind_of(name) is not FunctionKind.ACTIVITY:
-                known = ", ".join(sorted(self._activity_names(host.app)))
-                await self._stop_host()
-                raise ValueError(
-                    f"cannot replace activity {name!r}: {self.app_dir} has no activity of that "
-                    f"name (activities: {known})"
-                )
         host.engine.watch(self._checkpointed)
 
     def _checkpointed(self, record: InstanceRecord) -> None:
@@ -321,10 +319,6 @@ class DurableTestEnv:
             for spec in app.functions.values()
             for binding in spec.inputs
         )
-
-    @staticmethod
-    def _activity_names(app: FunctionApp) -> list[str]:
-        return [s.name for s in app.functions.values() if s.kind is FunctionKind.ACTIVITY]
 
     def _restore_environment(self) -> None:
         for name, value in self._saved_environment.items():

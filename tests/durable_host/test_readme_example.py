@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
+
+from tests.conftest import PROJECT_ROOT
 
 
 def readme_example() -> str:
-    readme = (ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "README.md").read_text()
     section = readme.split("## Testing your orchestrations", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match, "the README's test kit section has no python example"
     return match.group(1)
 
 
-async def test_the_readme_example_of_the_test_kit_passes(monkeypatch: Any) -> None:
-    monkeypatch.chdir(ROOT)
+async def test_the_readme_example_of_the_test_kit_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
     namespace: dict[str, Any] = {}
     exec(compile(readme_example(), "README.md", "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]

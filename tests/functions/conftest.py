@@ -150,6 +150,27 @@ def orchestrations_held(env: DurableTestEnv) -> Iterator[None]:
             released.set()
 
 
+@contextmanager
+def activity_held(env: DurableTestEnv, name: str) -> Iterator[None]:
+    """Hold every call of the app's own activity `name` at its start until the block ends: the
+    saga waits there, Running, with the other step done, for as long as the test looks at it."""
+    released = asyncio.Event()
+    invoker = env.engine.invoker
+    run = invoker.run_activity
+
+    async def held(called: str, input_text: str) -> str:
+        if called.lower() == name.lower():
+            await released.wait()
+        return await run(called, input_text)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(invoker, "run_activity", held)
+        try:
+            yield
+        finally:
+            released.set()
+
+
 @pytest.fixture
 def app_ledgers(
     ledger_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch

@@ -4,12 +4,9 @@ a test needs a path the ledgers would not take), and the ledgers in the real Azu
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +16,7 @@ import pytest
 from durable_host.testing import DurableTestEnv, HttpResponse, InstanceStatus
 from tests.conftest import PROJECT_ROOT
 from tests.functions.conftest import (
+    activity_held,
     app_env,
     available,
     balance,
@@ -74,34 +72,6 @@ def times(status: InstanceStatus | None) -> dict[str, str]:
         "createdTime": status.created_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lastUpdatedTime": status.last_updated_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-
-
-class HeldActivity:
-    """One of the app's own activities, held at its start until released: the saga waits there,
-    Running, with the other step done, for as long as the test looks at it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.env: DurableTestEnv | None = None
-        self._released = asyncio.Event()
-
-    async def run(self, order: Any) -> Any:
-        await self._released.wait()
-        assert self.env is not None
-        result = await self.env.host.app.run_activity(self.name, json.dumps(order))
-        return json.loads(result)
-
-    @property
-    def activities(self) -> dict[str, Any]:
-        return {self.name: self.run}
-
-    @contextmanager
-    def holding(self, env: DurableTestEnv) -> Iterator[None]:
-        self.env = env
-        try:
-            yield
-        finally:
-            self._released.set()
 
 
 # --- customers and inventory ---------------------------------------------------------------------
@@ -241,19 +211,17 @@ async def test_a_pending_order_shows_its_amount_and_pending_steps(env: DurableTe
 
 
 async def test_a_running_order_shows_its_progress_and_the_ledgers_effects(
-    ledger_settings: dict[str, str],
+    env: DurableTestEnv,
 ) -> None:
-    payment = HeldActivity("PaymentActivity")
-    async with app_env(ledger_settings, activities=payment.activities) as env:
-        with payment.holding(env):
-            order_id = await start_order(env, "alice", {"SKU-RED": 2, "SKU-BLUE": 1})
-            status = await env.wait_for(
-                order_id,
-                "Running",
-                until=lambda s: s.custom_status["steps"]["order"]["status"] == "succeeded",
-            )
-            answer = await get_order(env, order_id)
-        finished = await env.wait_for(order_id, "Completed")
+    with activity_held(env, "PaymentActivity"):
+        order_id = await start_order(env, "alice", {"SKU-RED": 2, "SKU-BLUE": 1})
+        status = await env.wait_for(
+            order_id,
+            "Running",
+            until=lambda s: s.custom_status["steps"]["order"]["status"] == "succeeded",
+        )
+        answer = await get_order(env, order_id)
+    finished = await env.wait_for(order_id, "Completed")
 
     assert answer.json() == {
         "orderId": order_id,

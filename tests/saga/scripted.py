@@ -9,18 +9,16 @@ differently fails the run.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from durable_host.history import EventType
 from durable_host.testing import DurableTestEnv, InstanceStatus
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 INSTANCE = "order-1"
 ORDER = {
@@ -71,42 +69,33 @@ class ServiceError(RuntimeError):
 
 
 class Script:
-    """Answers per activity; activities not named answer ok at once."""
+    """Answers per activity; activities not named answer ok at once. `env`, the env the fakes
+    run in, is set once it exists."""
 
     def __init__(self, answers: Mapping[str, Sequence[Attempt]]) -> None:
         self.answers = {name: list(answers.get(name, [OK])) for name in FORWARD + ROLLBACKS}
-        self.calls: dict[str, int] = defaultdict(int)
+        self.env: DurableTestEnv | None = None
 
-    def fakes(self, env: DurableTestEnvRef) -> dict[str, Any]:
-        return {name: self._fake(name, env) for name in self.answers}
+    def fakes(self) -> dict[str, Any]:
+        return {name: self._fake(name) for name in self.answers}
 
-    def _fake(self, name: str, env: DurableTestEnvRef) -> Any:
+    def _fake(self, name: str) -> Any:
         async def answer(order: Any) -> Any:
             assert order == ORDER, f"{name} got {order!r}"
+            assert self.env is not None
             script = self.answers[name]
-            attempt = script[min(self.calls[name], len(script) - 1)]
-            self.calls[name] += 1
+            # The kit records each call as it starts: this one is the last recorded.
+            attempt = script[min(len(self.env.calls(name)), len(script)) - 1]
             if isinstance(attempt, Hangs):
-                await env.get().sleep(timedelta(days=3650))
+                await self.env.sleep(timedelta(days=3650))
                 raise AssertionError("a hanging service answered")
             if attempt.after:
-                await env.get().sleep(timedelta(seconds=attempt.after))
+                await self.env.sleep(timedelta(seconds=attempt.after))
             if isinstance(attempt, Raises):
                 raise ServiceError(attempt.message)
             return attempt.value
 
         return answer
-
-
-class DurableTestEnvRef:
-    """The env the fakes run in, known only once it exists."""
-
-    def __init__(self) -> None:
-        self.env: DurableTestEnv | None = None
-
-    def get(self) -> DurableTestEnv:
-        assert self.env is not None
-        return self.env
 
 
 def saga_input(policy: Mapping[str, Any] | None = None, order: Any = None) -> dict[str, Any]:
@@ -120,12 +109,11 @@ async def saga_env(
     """The app with its four activities scripted, on virtual time starting at START; with
     `serve`, its HTTP functions can reach the engine through the Durable client; `settings` are
     app settings on top of local.settings.json."""
-    ref = DurableTestEnvRef()
     script = Script(answers)
     async with DurableTestEnv(
-        ROOT, activities=script.fakes(ref), settings=settings, start_time=START, serve=serve
+        PROJECT_ROOT, activities=script.fakes(), settings=settings, start_time=START, serve=serve
     ) as env:
-        ref.env = env
+        script.env = env
         yield env
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saga.models import StepResult, StepStatus
+from saga.models import SagaInput, StepResult, StepStatus
 from saga.workflow import (
     OPERATOR_DECISION,
     Step,
@@ -51,7 +51,7 @@ from tests.saga.scripted import (
 TIMED_OUT = "timed_out: not settled within the 60s step deadline; compensated"
 
 
-def at(seconds: float) -> Any:
+def at(seconds: float) -> datetime:
     return START + timedelta(seconds=seconds)
 
 
@@ -372,11 +372,8 @@ async def test_a_decision_for_an_earlier_wait_or_a_malformed_one_is_ignored() ->
         RollbackPaymentActivity=[Raises("down")],
     ) as env:
         await start_saga(env)
-        await env.wait_for(INSTANCE, "Running", until=needs_attention(0))
-        assert (await env.status(INSTANCE)).custom_status["attention"]["rollbacks"] == [  # type: ignore[union-attr]
-            "order",
-            "payment",
-        ]
+        first = await env.wait_for(INSTANCE, "Running", until=needs_attention(0))
+        assert first.custom_status["attention"]["rollbacks"] == ["order", "payment"]
         await env.raise_event(INSTANCE, OPERATOR_DECISION, decision("retry", 0))
         await env.wait_for(INSTANCE, "Running", until=needs_attention(1))
         # A repeated click meant for the first wait, and a command nobody can read.
@@ -581,6 +578,8 @@ def test_failure_text_drops_the_serialized_details() -> None:
 
 def test_the_saga_input_carries_order_and_policy_as_plain_json() -> None:
     assert json.loads(json.dumps(saga_input())) == {"order": ORDER, "policy": POLICY}
+    # The scripted runs start the saga with what StartSaga sends: a SagaInput as plain JSON.
+    assert SagaInput.model_validate(saga_input()).model_dump(mode="json") == saga_input()
 
 
 async def test_a_saga_waiting_for_an_operator_still_says_so_after_a_restart() -> None:
