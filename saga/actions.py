@@ -14,7 +14,7 @@ from saga.models import MAX_NOTE_LENGTH
 from saga.workflow import Stage
 
 TERMINABLE = frozenset({"Pending", "Running", "Suspended"})
-MAX_TEXT = 500
+MAX_REASON_LENGTH = 500
 DEFAULT_TERMINATE_REASON = "terminated by an operator from the saga monitor"
 
 
@@ -86,7 +86,7 @@ def available_actions(order_id: str, runtime_status: str, stage: str | None) -> 
                     "reason",
                     "Reason",
                     required=False,
-                    maxLength=MAX_TEXT,
+                    maxLength=MAX_REASON_LENGTH,
                     default=DEFAULT_TERMINATE_REASON,
                 ),
             )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import azure.functions as func
 
-from saga.actions import DEFAULT_TERMINATE_REASON, MAX_TEXT, TERMINABLE, available_actions
+from saga.actions import DEFAULT_TERMINATE_REASON, MAX_REASON_LENGTH, TERMINABLE, available_actions
 from saga.http import (
     ServiceUnavailable,
     error_response,
@@ -234,8 +234,10 @@ def _termination_reason(body: bytes) -> str:
     if not isinstance(document, dict) or set(document) - {"reason"}:
         raise InvalidRequest([FieldError("body", 'must be {"reason": "..."} or empty')])
     reason = document.get("reason", DEFAULT_TERMINATE_REASON)
-    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_TEXT:
-        raise InvalidRequest([FieldError("reason", f"must be text of 1-{MAX_TEXT} characters")])
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_REASON_LENGTH:
+        raise InvalidRequest(
+            [FieldError("reason", f"must be text of 1-{MAX_REASON_LENGTH} characters")]
+        )
     return reason.strip()
 
 
