@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-OPERATOR_DECISION = "OperatorDecision"
-"""The external event through which an operator retries or resolves a saga that needs attention."""
+from saga.workflow import FORWARD_ACTIVITY, OPERATOR_DECISION, ROLLBACK_ACTIVITY, Step
 
 MAX_DETAIL_CHARS = 500
 """Errors and notes are cut to this length: the page shows them, the logs keep the rest."""
@@ -36,12 +35,17 @@ class LaneSpec:
     kind: str  # "step" or "compensation"
 
 
+# By activity name, in the order the lanes are drawn: the steps, then their rollbacks.
 LANES: dict[str, LaneSpec] = {
-    "OrderActivity": LaneSpec("order", "Order", "step"),
-    "PaymentActivity": LaneSpec("payment", "Payment", "step"),
-    "RollbackOrderActivity": LaneSpec("order_rollback", "Order rollback", "compensation"),
-    "RollbackPaymentActivity": LaneSpec("payment_rollback", "Payment rollback", "compensation"),
+    **{FORWARD_ACTIVITY[step]: LaneSpec(step.value, step.title(), "step") for step in Step},
+    **{
+        ROLLBACK_ACTIVITY[step]: LaneSpec(
+            f"{step}_rollback", f"{step.title()} rollback", "compensation"
+        )
+        for step in Step
+    },
 }
+_LANE_ORDER = {spec.key: index for index, spec in enumerate(LANES.values())}
 
 
 class AttemptStatus(StrEnum):
@@ -268,8 +272,8 @@ class _Builder:
 
 
 def _lane_order(lane: Lane) -> tuple[int, str]:
-    keys = [spec.key for spec in LANES.values()]
-    return (keys.index(lane.spec.key), "") if lane.spec.key in keys else (len(keys), lane.activity)
+    """Known lanes in LANES' order, then any other activity's by name."""
+    return _LANE_ORDER.get(lane.spec.key, len(_LANE_ORDER)), lane.activity
 
 
 def _activity_moments(lanes: Iterable[Lane], open_end: datetime) -> Iterable[datetime]:
