@@ -30,7 +30,7 @@ from saga.http import (
 from saga.instances import HostUnavailable, TokenRefused, query_instances, rpc_base_url
 from saga.listing import ORCHESTRATOR, order_page, parse_list_query
 from saga.starter import FieldError, InvalidRequest, Rejected, UnknownOrder, parse_identifier
-from saga.timeline import build_timeline, timeline_json
+from saga.timeline import build_timeline, timeline_json, unwrapped
 from saga.views import order_summary
 
 PAGE = "index.html"
@@ -111,9 +111,9 @@ async def order_payloads(req: func.HttpRequest, client: MonitorClient) -> func.H
         return json_response(
             {
                 "orderId": order_id,
-                "input": _unwrapped(status.input_),
-                "customStatus": _unwrapped(status.custom_status),
-                "output": _unwrapped(status.output),
+                "input": unwrapped(status.input_),
+                "customStatus": unwrapped(status.custom_status),
+                "output": unwrapped(status.output),
             }
         )
     except Exception as error:
@@ -239,16 +239,3 @@ def _termination_reason(body: bytes) -> str:
             [FieldError("reason", f"must be text of 1-{MAX_REASON_LENGTH} characters")]
         )
     return reason.strip()
-
-
-def _unwrapped(value: Any) -> Any:
-    """Values as they were stored: the Python client hands the host its input as JSON text, so
-    the status API shows a string holding JSON; show the document inside it."""
-    for _ in range(2):
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            break
-    return value

@@ -233,9 +233,7 @@ class _Builder:
 
     def _event_raised(self, event: Mapping[str, Any], at: datetime) -> None:
         name = str(event.get("Name") or "")
-        payload = _json(event.get("Input"))
-        if isinstance(payload, str):
-            payload = _json(payload)  # the Python client raises an event's data as JSON text
+        payload = unwrapped(event.get("Input"))
         if name == OPERATOR_DECISION and isinstance(payload, dict):
             note = payload.get("note")
             action = str(payload.get("action") or "?")
@@ -402,6 +400,13 @@ def _json(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def unwrapped(value: Any) -> Any:
+    """What the Python client handed the host (an input, an event's data) as the document it
+    sent: the client sends JSON text, which the host keeps as a JSON string, so the status API
+    shows a string holding JSON."""
+    return _json(_json(value))
 
 
 def _text(value: Any) -> str | None:
