@@ -3,8 +3,9 @@ the page itself.
 
 Like `saga.http` (whose response helpers and error policy it shares), this module speaks
 azure.functions; it is kept apart so that the monitor's endpoints and the order endpoints can
-change independently. Everything the page shows is read here with the Durable client, so the
-browser never needs the host's system key, only the app's own function key.
+change independently. Everything the page shows is read on the server, with the Durable client
+or the host's instance query at the binding's rpcBaseUrl, so the browser never needs the host's
+system key, only the app's own function key.
 """
 
 from __future__ import annotations
