@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.e2e.saga_client import new_id, order_body
+from tests.http_client import wait_for
 
 from .conftest import Monitor
 from .sagas import Sagas
@@ -37,9 +38,16 @@ def open_saga(monitor: Monitor, order_id: str) -> Page:
 
 
 def start_stalled_order(sagas: Sagas) -> str:
-    """A saga that stays Running: the serving app stalls every payment for minutes."""
+    """A saga that stays Running: the serving app stalls every payment for minutes. Returns once
+    its order step answered, so the saga has lanes by the time a page first reads it (the page
+    reads a saga again only every few seconds)."""
     order_id = new_id("stalled")
     assert sagas.app.start(order_body(order_id, "alice", ("SKU-RED", 1))).status == 202
+    wait_for(
+        f"{order_id}'s order step to answer",
+        lambda: sagas.app.get_order(order_id).json().get("stage") == "step_settled" or None,
+        30,
+    )
     return order_id
 
 
