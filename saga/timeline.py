@@ -32,7 +32,7 @@ TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 class LaneSpec:
     key: str
     label: str
-    kind: str  # "step" or "compensation"
+    kind: str  # "step", "compensation", or "other" for an activity the saga does not call
 
 
 # By activity name, in the order the lanes are drawn: the steps, then their rollbacks.
