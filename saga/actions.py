@@ -6,14 +6,15 @@ to confirm, and the one text field it needs, if any. An action a saga cannot tak
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
+from saga.models import MAX_NOTE_LENGTH
 from saga.workflow import Stage
 
 TERMINABLE = frozenset({"Pending", "Running", "Suspended"})
-MAX_TEXT = 500
+MAX_REASON_LENGTH = 500
 DEFAULT_TERMINATE_REASON = "terminated by an operator from the saga monitor"
 
 
@@ -22,16 +23,8 @@ class TextField:
     name: str
     label: str
     required: bool
+    maxLength: int
     default: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "label": self.label,
-            "required": self.required,
-            "maxLength": MAX_TEXT,
-            "default": self.default,
-        }
 
 
 @dataclass(frozen=True)
@@ -45,15 +38,8 @@ class Action:
     method: str = "POST"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "label": self.label,
-            "method": self.method,
-            "path": self.path,
-            "body": self.body,
-            "confirm": self.confirm,
-            "field": None if self.field is None else self.field.to_json(),
-        }
+        """The action as the monitor reads it; the fields' names are the JSON's."""
+        return asdict(self)
 
 
 def available_actions(order_id: str, runtime_status: str, stage: str | None) -> list[Action]:
@@ -79,7 +65,12 @@ def available_actions(order_id: str, runtime_status: str, stage: str | None) -> 
                 {"action": "resolve"},
                 f"Record that order {order_id} was put right by hand? The saga ends with outcome "
                 "resolved_manually and rolls nothing else back.",
-                TextField("note", "What was done (1-500 characters)", required=True),
+                TextField(
+                    "note",
+                    f"What was done (1-{MAX_NOTE_LENGTH} characters)",
+                    required=True,
+                    maxLength=MAX_NOTE_LENGTH,
+                ),
             )
         )
     if runtime_status in TERMINABLE:
@@ -91,7 +82,13 @@ def available_actions(order_id: str, runtime_status: str, stage: str | None) -> 
                 {},
                 f"Terminate order {order_id}? The saga stops where it is: nothing is rolled back, "
                 "and what it already reserved or charged stays.",
-                TextField("reason", "Reason", required=False, default=DEFAULT_TERMINATE_REASON),
+                TextField(
+                    "reason",
+                    "Reason",
+                    required=False,
+                    maxLength=MAX_REASON_LENGTH,
+                    default=DEFAULT_TERMINATE_REASON,
+                ),
             )
         )
     return actions

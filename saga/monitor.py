@@ -3,8 +3,9 @@ the page itself.
 
 Like `saga.http` (whose response helpers and error policy it shares), this module speaks
 azure.functions; it is kept apart so that the monitor's endpoints and the order endpoints can
-change independently. Everything the page shows is read here with the Durable client, so the
-browser never needs the host's system key, only the app's own function key.
+change independently. Everything the page shows is read on the server, with the Durable client
+or the host's instance query at the binding's rpcBaseUrl, so the browser never needs the host's
+system key, only the app's own function key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 import azure.functions as func
 
-from saga.actions import DEFAULT_TERMINATE_REASON, MAX_TEXT, TERMINABLE, available_actions
+from saga.actions import DEFAULT_TERMINATE_REASON, MAX_REASON_LENGTH, TERMINABLE, available_actions
 from saga.http import (
     ServiceUnavailable,
     error_response,
@@ -30,7 +31,7 @@ from saga.http import (
 from saga.instances import HostUnavailable, TokenRefused, query_instances, rpc_base_url
 from saga.listing import ORCHESTRATOR, order_page, parse_list_query
 from saga.starter import FieldError, InvalidRequest, Rejected, UnknownOrder, parse_identifier
-from saga.timeline import build_timeline, timeline_json
+from saga.timeline import build_timeline, timeline_json, unwrapped
 from saga.views import order_summary
 
 PAGE = "index.html"
@@ -111,9 +112,9 @@ async def order_payloads(req: func.HttpRequest, client: MonitorClient) -> func.H
         return json_response(
             {
                 "orderId": order_id,
-                "input": _unwrapped(status.input_),
-                "customStatus": _unwrapped(status.custom_status),
-                "output": _unwrapped(status.output),
+                "input": unwrapped(status.input_),
+                "customStatus": unwrapped(status.custom_status),
+                "output": unwrapped(status.output),
             }
         )
     except Exception as error:
@@ -234,19 +235,8 @@ def _termination_reason(body: bytes) -> str:
     if not isinstance(document, dict) or set(document) - {"reason"}:
         raise InvalidRequest([FieldError("body", 'must be {"reason": "..."} or empty')])
     reason = document.get("reason", DEFAULT_TERMINATE_REASON)
-    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_TEXT:
-        raise InvalidRequest([FieldError("reason", f"must be text of 1-{MAX_TEXT} characters")])
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_REASON_LENGTH:
+        raise InvalidRequest(
+            [FieldError("reason", f"must be text of 1-{MAX_REASON_LENGTH} characters")]
+        )
     return reason.strip()
-
-
-def _unwrapped(value: Any) -> Any:
-    """Values as they were stored: the Python client hands the host its input as JSON text, so
-    the status API shows a string holding JSON; show the document inside it."""
-    for _ in range(2):
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            break
-    return value

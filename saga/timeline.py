@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-OPERATOR_DECISION = "OperatorDecision"
-"""The external event through which an operator retries or resolves a saga that needs attention."""
+from saga.workflow import FORWARD_ACTIVITY, OPERATOR_DECISION, ROLLBACK_ACTIVITY, Step
 
 MAX_DETAIL_CHARS = 500
 """Errors and notes are cut to this length: the page shows them, the logs keep the rest."""
@@ -33,15 +32,20 @@ TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 class LaneSpec:
     key: str
     label: str
-    kind: str  # "step" or "compensation"
+    kind: str  # "step", "compensation", or "other" for an activity the saga does not call
 
 
+# By activity name, in the order the lanes are drawn: the steps, then their rollbacks.
 LANES: dict[str, LaneSpec] = {
-    "OrderActivity": LaneSpec("order", "Order", "step"),
-    "PaymentActivity": LaneSpec("payment", "Payment", "step"),
-    "RollbackOrderActivity": LaneSpec("order_rollback", "Order rollback", "compensation"),
-    "RollbackPaymentActivity": LaneSpec("payment_rollback", "Payment rollback", "compensation"),
+    **{FORWARD_ACTIVITY[step]: LaneSpec(step.value, step.title(), "step") for step in Step},
+    **{
+        ROLLBACK_ACTIVITY[step]: LaneSpec(
+            f"{step}_rollback", f"{step.title()} rollback", "compensation"
+        )
+        for step in Step
+    },
 }
+_LANE_ORDER = {spec.key: index for index, spec in enumerate(LANES.values())}
 
 
 class AttemptStatus(StrEnum):
@@ -229,9 +233,7 @@ class _Builder:
 
     def _event_raised(self, event: Mapping[str, Any], at: datetime) -> None:
         name = str(event.get("Name") or "")
-        payload = _json(event.get("Input"))
-        if isinstance(payload, str):
-            payload = _json(payload)  # the Python client raises an event's data as JSON text
+        payload = unwrapped(event.get("Input"))
         if name == OPERATOR_DECISION and isinstance(payload, dict):
             note = payload.get("note")
             action = str(payload.get("action") or "?")
@@ -268,8 +270,8 @@ class _Builder:
 
 
 def _lane_order(lane: Lane) -> tuple[int, str]:
-    keys = [spec.key for spec in LANES.values()]
-    return (keys.index(lane.spec.key), "") if lane.spec.key in keys else (len(keys), lane.activity)
+    """Known lanes in LANES' order, then any other activity's by name."""
+    return _LANE_ORDER.get(lane.spec.key, len(_LANE_ORDER)), lane.activity
 
 
 def _activity_moments(lanes: Iterable[Lane], open_end: datetime) -> Iterable[datetime]:
@@ -398,6 +400,13 @@ def _json(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def unwrapped(value: Any) -> Any:
+    """What the Python client handed the host (an input, an event's data) as the document it
+    sent: the client sends JSON text, which the host keeps as a JSON string, so the status API
+    shows a string holding JSON."""
+    return _json(_json(value))
 
 
 def _text(value: Any) -> str | None:

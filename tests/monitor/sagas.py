@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.app_process import DURABLE_HOST, AppConfig, AppLauncher
 from tests.e2e.saga_client import SagaApp, new_id, order_body
-from tests.http_client import call, wait_for
+from tests.http_client import wait_for
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def run_phase(
     orders: list[dict[str, Any]],
 ) -> SagaApp:
     """Start the app on the shared hub with `settings` on top of `config`'s, and start `orders`."""
-    launcher.config = _with(config, settings)
+    launcher.config = replace(config, settings={**config.settings, **settings})
     app = SagaApp(launcher.start(), launcher.config)
     for body in orders:
         reply = app.start(body)
@@ -134,9 +134,7 @@ def place_sagas(
             wait_for(
                 f"{order_id} to wait for an operator",
                 lambda order_id=order_id: (
-                    call("GET", app.url(f"orders/{order_id}")).json().get("stage")
-                    == "needs_attention"
-                    or None
+                    app.get_order(order_id).json().get("stage") == "needs_attention" or None
                 ),
                 30,
             )
@@ -152,18 +150,9 @@ def place_sagas(
             lambda: app.ledgers.inventory.order_record(ids["running"]) or None,
             30,
         )
-        assert call("GET", app.url(f"orders/{ids['running']}")).json()["runtimeStatus"] == "Running"
+        assert app.get_order(ids["running"]).json()["runtimeStatus"] == "Running"
     except BaseException:
         for run in launcher.runs:
             run.kill()
         raise
     return Sagas(app=app, launcher=launcher, **ids)
-
-
-def _with(config: AppConfig, settings: Mapping[str, str]) -> AppConfig:
-    return AppConfig(
-        storage=config.storage,
-        hub_name=config.hub_name,
-        table_prefix=config.table_prefix,
-        settings={**config.settings, **settings},
-    )

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 
 from tests.e2e.saga_client import new_id, order_body
-from tests.http_client import call
+from tests.http_client import wait_for
 
 from .conftest import Monitor
 from .sagas import Sagas
@@ -38,9 +38,16 @@ def open_saga(monitor: Monitor, order_id: str) -> Page:
 
 
 def start_stalled_order(sagas: Sagas) -> str:
-    """A saga that stays Running: the serving app stalls every payment for minutes."""
+    """A saga that stays Running: the serving app stalls every payment for minutes. Returns once
+    its order step answered, so the saga has lanes by the time a page first reads it (the page
+    reads a saga again only every few seconds)."""
     order_id = new_id("stalled")
     assert sagas.app.start(order_body(order_id, "alice", ("SKU-RED", 1))).status == 202
+    wait_for(
+        f"{order_id}'s order step to answer",
+        lambda: sagas.app.get_order(order_id).json().get("stage") == "step_settled" or None,
+        30,
+    )
     return order_id
 
 
@@ -214,7 +221,7 @@ def test_terminate_is_confirmed_and_stops_the_saga(monitor: Monitor, sagas: Saga
     expect(page.locator("#confirm-text")).to_contain_text("nothing is rolled back")
     page.click("#confirm-cancel")
     expect(page.locator("#confirm")).to_be_hidden()
-    assert call("GET", sagas.app.url(f"orders/{order_id}")).json()["runtimeStatus"] == "Running"
+    assert sagas.app.get_order(order_id).json()["runtimeStatus"] == "Running"
 
     terminate.click()
     page.fill("#confirm-field", "payment provider stuck")
@@ -227,7 +234,7 @@ def test_terminate_is_confirmed_and_stops_the_saga(monitor: Monitor, sagas: Saga
         "payment provider stuck"
     )
     expect(lane(page, "payment").locator(".bar.abandoned")).to_have_count(1)
-    view = call("GET", sagas.app.url(f"orders/{order_id}")).json()
+    view = sagas.app.get_order(order_id).json()
     assert (view["runtimeStatus"], view["error"]) == ("Terminated", "payment provider stuck")
 
 
@@ -247,7 +254,7 @@ def test_a_saga_waiting_for_an_operator_is_retried_from_the_page(
     expect(page.locator("#saga-facts")).to_contain_text("compensated")
     expect(lane(page, "payment_rollback").locator(".bar.succeeded")).to_have_count(1)
     expect(page.locator("#actions button")).to_have_count(0)
-    view = call("GET", sagas.app.url(f"orders/{sagas.awaiting_retry}")).json()
+    view = sagas.app.get_order(sagas.awaiting_retry).json()
     assert (view["runtimeStatus"], view["outcome"], view["operatorRetries"]) == (
         "Completed",
         "compensated",
@@ -268,7 +275,7 @@ def test_a_saga_waiting_for_an_operator_is_resolved_from_the_page_with_a_note(
 
     expect(page.locator("#saga-facts")).to_contain_text("resolved_manually")
     expect(page.locator("#timeline")).to_contain_text("refund sent by hand, ticket 4711")
-    view = call("GET", sagas.app.url(f"orders/{sagas.awaiting_resolve}")).json()
+    view = sagas.app.get_order(sagas.awaiting_resolve).json()
     assert view["outcome"] == "resolved_manually"
     assert view["resolution"]["note"] == "refund sent by hand, ticket 4711"
     # What the failed rollback left is still there for the ledgers to show.
