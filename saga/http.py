@@ -1,4 +1,5 @@
-"""The HTTP face of the saga, and the one module in saga/ that speaks azure.functions.
+"""The HTTP face of the saga: with saga.monitor (which shares its helpers), the only modules in
+saga/ that speak azure.functions.
 
 Each function folder's `main` is a one-line call into here. Every answer is JSON; every refusal
 is the error document `{"errors": [{"field": "items.0.quantity", "message": "..."}]}` (field
@@ -36,18 +37,27 @@ from saga.starter import (
 )
 from saga.storage import ledgers
 from saga.views import InstanceSnapshot, customer_view, inventory_view, order_view
-from saga.workflow import OPERATOR_DECISION, Stage
+from saga.workflow import OPERATOR_DECISION, ORCHESTRATOR, Stage
 
-ORCHESTRATOR = "OrderSaga"
 RETRY_AFTER_SECONDS = "5"
 
 log = logging.getLogger(__name__)
 
 
-class OrchestrationClient(Protocol):
-    """The part of `azure.durable_functions.DurableOrchestrationClient` these endpoints use."""
+class StatusClient(Protocol):
+    """What reading an instance's status takes of the Durable client."""
 
-    async def get_status(self, instance_id: str, *, show_input: bool = ...) -> Any: ...
+    async def get_status(
+        self,
+        instance_id: str,
+        show_history: bool = ...,
+        show_history_output: bool = ...,
+        show_input: bool = ...,
+    ) -> Any: ...
+
+
+class OrchestrationClient(StatusClient, Protocol):
+    """The part of `azure.durable_functions.DurableOrchestrationClient` these endpoints use."""
 
     async def start_new(
         self, orchestration_function_name: str, instance_id: str | None, client_input: Any
@@ -126,17 +136,10 @@ async def command_compensation(
     try:
         order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
         command = parse_body(req.get_body(), CompensationRequest)
-        status = await _status(client, order_id)
-        if not status or status.name != ORCHESTRATOR:
-            raise UnknownOrder([FieldError("orderId", f"no order {order_id!r}")])
-        instance = snapshot(status)
-        progress, runtime_status = instance.progress(), instance.runtime_status
-        if (
-            runtime_status != "Running"
-            or progress is None
-            or progress.stage != Stage.NEEDS_ATTENTION
-            or progress.attention is None
-        ):
+        instance = snapshot(await order_status(client, order_id))
+        attention = instance.operator_wait()
+        if attention is None:
+            progress, runtime_status = instance.progress(), instance.runtime_status
             stage = progress.stage if progress is not None else None
             raise NotWaiting(
                 [
@@ -151,7 +154,7 @@ async def command_compensation(
         decision = OperatorDecision(
             action=command.action,
             note=command.note,
-            operatorRetries=progress.attention.operatorRetries,
+            operatorRetries=attention.operatorRetries,
         )
         try:
             await client.raise_event(order_id, OPERATOR_DECISION, decision.model_dump(mode="json"))
@@ -159,7 +162,7 @@ async def command_compensation(
             raise ServiceUnavailable(
                 f"the Durable host did not take the decision for {order_id!r}: {error}"
             ) from error
-        status_url = _without_query(req.url).removesuffix("/compensation")
+        status_url = without_query(req.url).removesuffix("/compensation")
         log.info("Order %s: operator asked to %s its compensation", order_id, command.action)
         return json_response(
             {"orderId": order_id, "action": command.action, "statusUri": status_url},
@@ -174,11 +177,7 @@ async def get_order(req: func.HttpRequest, client: OrchestrationClient) -> func.
     """GET /api/orders/{orderId}: the saga's status and what the ledgers recorded; 404 unknown."""
     try:
         order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
-        status = await _status(client, order_id)
-        if not status or status.name != ORCHESTRATOR:
-            # An instance of another orchestration under this id is not an order.
-            return _not_found("orderId", f"no order {order_id!r}")
-        instance = snapshot(status)
+        instance = snapshot(await order_status(client, order_id))
         saga_input = instance.saga_input()
         order_record, payment_record = None, None
         if saga_input is not None:
@@ -228,6 +227,26 @@ async def _status(client: OrchestrationClient, instance_id: str) -> Any:
         ) from error
 
 
+async def order_status(client: StatusClient, order_id: str, *, show_history: bool = False) -> Any:
+    """The status of the order's saga, with its input (and history when asked); UnknownOrder
+    (404) when there is none: an instance of another orchestration under this id is not an
+    order. The host being unreachable is a 503."""
+    try:
+        status = await client.get_status(
+            order_id,
+            show_history=show_history,
+            show_history_output=show_history,
+            show_input=True,
+        )
+    except Exception as error:
+        raise ServiceUnavailable(
+            f"the Durable host could not report on order {order_id!r}: {error}"
+        ) from error
+    if not status or status.name != ORCHESTRATOR:
+        raise UnknownOrder([FieldError("orderId", f"no order {order_id!r}")])
+    return status
+
+
 def _accepted(req: func.HttpRequest, order_id: str, status_url: str) -> func.HttpResponse:
     return json_response(
         {"orderId": order_id, "statusUri": status_url},
@@ -239,10 +258,11 @@ def _accepted(req: func.HttpRequest, order_id: str, status_url: str) -> func.Htt
 def _order_url(collection_url: str, order_id: str) -> str:
     """GET /api/orders/{orderId}, from the URL of the orders collection: the same origin and
     route prefix the caller used."""
-    return f"{_without_query(collection_url)}/{quote(order_id, safe='')}"
+    return f"{without_query(collection_url)}/{quote(order_id, safe='')}"
 
 
-def _without_query(url: str) -> str:
+def without_query(url: str) -> str:
+    """The URL without its query (a function key in `code=` included) or a trailing slash."""
     return url.split("?", 1)[0].rstrip("/")
 
 

@@ -22,9 +22,8 @@ from saga.models import Outcome
 from saga.starter import FieldError, InvalidRequest
 from saga.timeline import parse_time
 from saga.views import InstanceSnapshot, order_summary
-from saga.workflow import Stage
+from saga.workflow import ORCHESTRATOR, Stage
 
-ORCHESTRATOR = "OrderSaga"
 DEFAULT_TOP = 25
 MAX_TOP = 100
 MAX_TOKEN_CHARS = 4096

@@ -16,21 +16,24 @@ import json
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import azure.functions as func
 
 from saga.actions import DEFAULT_TERMINATE_REASON, MAX_REASON_LENGTH, TERMINABLE, available_actions
 from saga.http import (
     ServiceUnavailable,
+    StatusClient,
     error_response,
     failure_response,
     json_response,
+    order_status,
     snapshot,
+    without_query,
 )
 from saga.instances import HostUnavailable, TokenRefused, query_instances, rpc_base_url
-from saga.listing import ORCHESTRATOR, order_page, parse_list_query
-from saga.starter import FieldError, InvalidRequest, Rejected, UnknownOrder, parse_identifier
+from saga.listing import order_page, parse_list_query
+from saga.starter import FieldError, InvalidRequest, Rejected, parse_identifier
 from saga.timeline import build_timeline, timeline_json, unwrapped
 from saga.views import order_summary
 
@@ -39,16 +42,8 @@ STYLE_TAG = '<link rel="stylesheet" href="monitor.css">'
 SCRIPT_TAG = '<script src="monitor.js"></script>'
 
 
-class MonitorClient(Protocol):
+class MonitorClient(StatusClient, Protocol):
     """The part of `azure.durable_functions.DurableOrchestrationClient` the monitor uses."""
-
-    async def get_status(
-        self,
-        instance_id: str,
-        show_history: bool = ...,
-        show_history_output: bool = ...,
-        show_input: bool = ...,
-    ) -> Any: ...
 
     async def terminate(self, instance_id: str, reason: str) -> None: ...
 
@@ -81,7 +76,8 @@ async def order_timeline(req: func.HttpRequest, client: MonitorClient) -> func.H
     try:
         # Inputs too: the host drops every event's Input without them, and an operator
         # decision's action and note, or a termination's reason, travel there.
-        order_id, status = await _order(req, client, show_history=True, show_input=True)
+        order_id = _order_id(req)
+        status = await order_status(client, order_id, show_history=True)
         instance = snapshot(status)
         summary = order_summary(order_id, instance)
         history = getattr(status, "historyEvents", None) or []
@@ -108,7 +104,8 @@ async def order_timeline(req: func.HttpRequest, client: MonitorClient) -> func.H
 async def order_payloads(req: func.HttpRequest, client: MonitorClient) -> func.HttpResponse:
     """GET /api/orders/{orderId}/payloads: the saga's input, custom status and output, as stored."""
     try:
-        order_id, status = await _order(req, client, show_input=True)
+        order_id = _order_id(req)
+        status = await order_status(client, order_id)
         return json_response(
             {
                 "orderId": order_id,
@@ -129,7 +126,8 @@ async def terminate_order(req: func.HttpRequest, client: MonitorClient) -> func.
     """
     try:
         reason = _termination_reason(req.get_body())
-        order_id, status = await _order(req, client)
+        order_id = _order_id(req)
+        status = await order_status(client, order_id)
         runtime_status = snapshot(status).runtime_status
         if runtime_status not in TERMINABLE:
             raise NotTerminable(
@@ -141,7 +139,7 @@ async def terminate_order(req: func.HttpRequest, client: MonitorClient) -> func.
             raise ServiceUnavailable(
                 f"the Durable host did not terminate order {order_id!r}: {error}"
             ) from error
-        status_url = req.url.split("?", 1)[0].removesuffix("/termination")
+        status_url = without_query(req.url).removesuffix("/termination")
         return json_response(
             {"orderId": order_id, "statusUri": status_url},
             HTTPStatus.ACCEPTED,
@@ -199,29 +197,8 @@ def _digest(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
-async def _order(
-    req: func.HttpRequest,
-    client: MonitorClient,
-    *,
-    show_history: bool = False,
-    show_input: bool = False,
-) -> tuple[str, Any]:
-    """The order id from the route and its instance's status; 404 unless it is an OrderSaga."""
-    order_id = parse_identifier(req.route_params.get("orderId", ""), "orderId")
-    try:
-        status = await client.get_status(
-            order_id,
-            show_history=show_history,
-            show_history_output=show_history,
-            show_input=show_input,
-        )
-    except Exception as error:
-        raise ServiceUnavailable(
-            f"the Durable host could not report on order {order_id!r}: {error}"
-        ) from error
-    if not status or status.name != ORCHESTRATOR:
-        raise UnknownOrder([FieldError("orderId", f"no order {order_id!r}")])
-    return order_id, status
+def _order_id(req: func.HttpRequest) -> str:
+    return parse_identifier(req.route_params.get("orderId", ""), "orderId")
 
 
 def _termination_reason(body: bytes) -> str:

@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from saga.inventory import CatalogItem, OrderRecord
-from saga.models import CENT, SagaInput, SagaProgress, SagaResult, SagaSteps
+from saga.models import CENT, Attention, SagaInput, SagaProgress, SagaResult, SagaSteps
 from saga.wallet import PaymentRecord, Wallet
+from saga.workflow import Stage
 
 M = TypeVar("M", bound=BaseModel)
 
 COMPLETED = "Completed"
+RUNNING = "Running"
 """The Durable runtime status whose output is the saga's result."""
 _ENDED_BADLY = {"Failed", "Terminated"}
 
@@ -49,6 +51,18 @@ class InstanceSnapshot:
 
     def result(self) -> SagaResult | None:
         return parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
+
+    def operator_wait(self) -> Attention | None:
+        """What the saga asks of an operator, while it runs and waits for one (else None): the
+        one rule for offering and for taking an operator's retry or resolve."""
+        progress = self.progress()
+        if (
+            self.runtime_status != RUNNING
+            or progress is None
+            or progress.stage != Stage.NEEDS_ATTENTION
+        ):
+            return None
+        return progress.attention
 
 
 def money_text(amount: Decimal) -> str:

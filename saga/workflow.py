@@ -51,6 +51,8 @@ class Step(StrEnum):
     PAYMENT = "payment"
 
 
+# The orchestrator's function name: the order API starts it, and lists and reads only its instances.
+ORCHESTRATOR = "OrderSaga"
 FORWARD_ACTIVITY = {Step.ORDER: "OrderActivity", Step.PAYMENT: "PaymentActivity"}
 ROLLBACK_ACTIVITY = {Step.ORDER: "RollbackOrderActivity", Step.PAYMENT: "RollbackPaymentActivity"}
 # The external event an operator's decision arrives as (see saga.http).

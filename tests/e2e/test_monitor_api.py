@@ -6,7 +6,6 @@ The module's app runs its own task hub, so the list holds exactly the sagas star
 
 from __future__ import annotations
 
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,25 +34,6 @@ def placed(app: SagaApp) -> dict[str, list[str]]:
     return {"completed": completed, "compensated": compensated}
 
 
-def orders(app: SagaApp, **params: str) -> Reply:
-    return call("GET", app.url("orders") + "?" + urllib.parse.urlencode(params))
-
-
-def every_page(app: SagaApp, **params: str) -> list[dict[str, Any]]:
-    """Follow continuationToken until it is null, as a client must."""
-    pages: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        reply = orders(app, **params, **({"continuationToken": token} if token else {}))
-        assert reply.status == 200, str(reply)
-        page: dict[str, Any] = reply.json()
-        pages.append(page)
-        token = page["continuationToken"]
-        if token is None:
-            return pages
-        assert len(pages) < 50, "the list never ended"
-
-
 def ids(pages: list[dict[str, Any]]) -> list[str]:
     return [row["orderId"] for page in pages for row in page["orders"]]
 
@@ -66,7 +46,7 @@ def errors(reply: Reply) -> dict[str, str]:
 def test_the_list_shows_each_order_with_its_saga_state(
     app: SagaApp, placed: dict[str, list[str]]
 ) -> None:
-    reply = orders(app, top="100")
+    reply = app.list_orders(top="100")
 
     assert reply.status == 200, str(reply)
     assert reply.headers["Content-Type"].startswith("application/json")
@@ -102,7 +82,7 @@ def test_the_list_shows_each_order_with_its_saga_state(
 def test_pages_of_top_orders_lead_to_each_other_until_the_token_is_null(
     app: SagaApp, placed: dict[str, list[str]]
 ) -> None:
-    pages = every_page(app, top="2")
+    pages = app.every_page(top="2")
 
     assert len(pages) >= 3
     assert all(len(page["orders"]) <= 2 for page in pages)
@@ -118,24 +98,24 @@ def test_filters_by_outcome_stage_status_and_creation_time(
     earlier = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     everyone = set(placed["completed"] + placed["compensated"])
 
-    assert ids(every_page(app, outcome="compensated", top="2")) == placed["compensated"]
-    assert set(ids(every_page(app, outcome="completed,compensated"))) == everyone
-    assert set(ids(every_page(app, stage="finished", runtimeStatus="completed"))) == everyone
-    assert ids(every_page(app, stage="needs_attention")) == []
-    assert ids(every_page(app, runtimeStatus="Running,Pending")) == []
-    assert set(ids(every_page(app, createdFrom=earlier, createdTo=later))) == everyone
-    assert every_page(app, createdFrom=later) == [{"orders": [], "continuationToken": None}]
+    assert ids(app.every_page(outcome="compensated", top="2")) == placed["compensated"]
+    assert set(ids(app.every_page(outcome="completed,compensated"))) == everyone
+    assert set(ids(app.every_page(stage="finished", runtimeStatus="completed"))) == everyone
+    assert ids(app.every_page(stage="needs_attention")) == []
+    assert ids(app.every_page(runtimeStatus="Running,Pending")) == []
+    assert set(ids(app.every_page(createdFrom=earlier, createdTo=later))) == everyone
+    assert app.every_page(createdFrom=later) == [{"orders": [], "continuationToken": None}]
 
 
 def test_bad_query_values_are_400_naming_each_one(app: SagaApp) -> None:
-    found = errors(orders(app, top="0", stage="done", createdFrom="last tuesday"))
+    found = errors(app.list_orders(top="0", stage="done", createdFrom="last tuesday"))
 
     assert set(found) == {"top", "stage", "createdFrom"}
     assert found["top"] == "must be a whole number from 1 to 100"
 
 
 def test_a_continuation_token_the_list_did_not_hand_out_is_400(app: SagaApp) -> None:
-    found = errors(orders(app, continuationToken="not-a-token"))
+    found = errors(app.list_orders(continuationToken="not-a-token"))
 
     assert found == {"continuationToken": "is not a token this list handed out"}
 
