@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from saga.models import MAX_NOTE_LENGTH
-from saga.workflow import Stage
+from saga.views import InstanceSnapshot
 
 TERMINABLE = frozenset({"Pending", "Running", "Suspended"})
 MAX_REASON_LENGTH = 500
@@ -42,11 +42,12 @@ class Action:
         return asdict(self)
 
 
-def available_actions(order_id: str, runtime_status: str, stage: str | None) -> list[Action]:
-    """Terminate while the instance runs; retry or resolve while it waits for an operator."""
+def available_actions(order_id: str, instance: InstanceSnapshot) -> list[Action]:
+    """Terminate while the instance has not ended; retry or resolve while it waits for an
+    operator (as POST /api/orders/{orderId}/compensation takes them)."""
     order = quote(order_id, safe="")
     actions: list[Action] = []
-    if stage == Stage.NEEDS_ATTENTION and runtime_status in TERMINABLE:
+    if instance.operator_wait() is not None:
         compensation = f"orders/{order}/compensation"
         actions.append(
             Action(
@@ -73,7 +74,7 @@ def available_actions(order_id: str, runtime_status: str, stage: str | None) -> 
                 ),
             )
         )
-    if runtime_status in TERMINABLE:
+    if instance.runtime_status in TERMINABLE:
         actions.append(
             Action(
                 "terminate",

@@ -84,7 +84,7 @@ async def order_timeline(req: func.HttpRequest, client: MonitorClient) -> func.H
         timeline = build_timeline(history, instance.runtime_status, datetime.now(UTC))
         custom = instance.custom_status if isinstance(instance.custom_status, dict) else {}
         output = instance.output if isinstance(instance.output, dict) else {}
-        actions = available_actions(order_id, instance.runtime_status, summary["stage"])
+        actions = available_actions(order_id, instance)
         return json_response(
             {
                 "orderId": order_id,

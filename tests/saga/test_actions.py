@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from saga.actions import available_actions
+from saga.actions import Action, available_actions
+from saga.views import InstanceSnapshot
+
+
+def actions(order_id: str, runtime_status: str, stage: str | None) -> list[Action]:
+    """The actions for a saga in that status and stage, as its custom status would report it
+    (with what it asks of an operator, in stage needs_attention)."""
+    custom_status: dict[str, Any] | None = None
+    if stage is not None:
+        custom_status = {"stage": stage}
+        if stage == "needs_attention":
+            custom_status["attention"] = {"rollbacks": ["payment"], "lastError": "refused"}
+    instance = InstanceSnapshot(runtime_status, None, custom_status, None, None, None)
+    return available_actions(order_id, instance)
 
 
 def names(runtime_status: str, stage: str | None) -> list[str]:
-    return [action.name for action in available_actions("order-1", runtime_status, stage)]
+    return [action.name for action in actions("order-1", runtime_status, stage)]
 
 
 @pytest.mark.parametrize("status", ["Pending", "Running", "Suspended"])
@@ -26,9 +41,14 @@ def test_a_saga_waiting_for_an_operator_offers_retry_resolve_and_terminate() -> 
     assert names("Running", "needs_attention") == ["retry", "resolve", "terminate"]
 
 
+def test_a_suspended_saga_offers_no_operator_decision_as_the_endpoint_takes_none() -> None:
+    # POST /api/orders/{orderId}/compensation answers 409 unless the saga is Running.
+    assert names("Suspended", "needs_attention") == ["terminate"]
+
+
 def test_retry_and_resolve_post_the_operator_command_to_the_compensation_endpoint() -> None:
     retry, resolve, terminate = (
-        action.to_json() for action in available_actions("order 7", "Running", "needs_attention")
+        action.to_json() for action in actions("order 7", "Running", "needs_attention")
     )
 
     assert retry["method"] == resolve["method"] == terminate["method"] == "POST"
