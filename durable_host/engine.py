@@ -492,16 +492,17 @@ class Engine:
         )
         decision = await asyncio.get_running_loop().run_in_executor(self._episodes, step)
         try:
-            await self._checkpoint(decision)
+            written = await self._checkpoint(decision)
         except ValueTooLargeError as error:
             decision = failed_as_too_large(decision, self.now(), str(error))
-            await self._checkpoint(decision)
-        self._commit(decision)
+            written = await self._checkpoint(decision)
+        self._commit(decision, written)
         await self._dispatch(decision)
 
-    async def _checkpoint(self, decision: Decision) -> None:
+    async def _checkpoint(self, decision: Decision) -> bool:
         """Make the episode durable: its history (with any earlier episode not yet written), the
         status row when the runtime status changed, and the deletion of consumed inbox rows.
+        True when it wrote the history; an episode that changed nothing has none to write.
 
         An episode that started nothing outside the instance (no activity, no sub-orchestration:
         at most durable timers), changed no status, and still waits on open work is not written
@@ -513,11 +514,8 @@ class Engine:
         instance_id = record.instance_id
         undeleted = self._undeleted[instance_id]
         undeleted += [m.row_key for m in decision.consumed if m.row_key is not None]
-        if not decision.events:
-            return
-        if self._may_wait(decision):
-            decision.persisted = False
-            return
+        if not decision.events or self._may_wait(decision):
+            return False
         unwritten = [] if decision.fresh_execution else execution.history[execution.persisted :]
         first = 0 if decision.fresh_execution else execution.persisted
         await self.store.append_history(
@@ -543,6 +541,7 @@ class Engine:
         elif not undeleted:
             self._undeleted.pop(instance_id, None)
         await asyncio.gather(*writes)
+        return True
 
     async def _delete_consumed(self, instance_id: str, messages: list[Message]) -> None:
         keys = [message.row_key for message in messages if message.row_key is not None]
@@ -562,11 +561,11 @@ class Engine:
             and decision.record.runtime_status == execution.stored_status
         )
 
-    def _commit(self, decision: Decision) -> None:
+    def _commit(self, decision: Decision, written: bool) -> None:
         execution = decision.execution
         execution.record = decision.record
         execution.remember(decision.events)
-        if decision.persisted:
+        if written:
             execution.persisted = len(execution.history)
         if decision.status_written:
             execution.stored_status = decision.record.runtime_status
