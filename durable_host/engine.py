@@ -532,7 +532,6 @@ class Engine:
             or record.runtime_status != execution.stored_status
         ):
             writes.append(self.store.put_instance(record))
-            decision.status_written = True
         if undeleted and (
             record.is_terminal or decision.fresh_execution or len(undeleted) >= INBOX_DELETE_BATCH
         ):
@@ -566,8 +565,8 @@ class Engine:
         execution.record = decision.record
         execution.remember(decision.events)
         if written:
+            # The checkpoint wrote the status row too unless it already had this status.
             execution.persisted = len(execution.history)
-        if decision.status_written:
             execution.stored_status = decision.record.runtime_status
         if decision.open_tasks is not None:
             execution.open_tasks = decision.open_tasks

@@ -133,8 +133,6 @@ class Decision:
     children: list[NewSubOrchestration] = field(default_factory=list)
     unparked: bool = False
     open_tasks: set[int] | None = None
-    # Set by the engine's checkpoint: whether the status row was written.
-    status_written: bool = False
 
     def clear_work(self) -> None:
         self.activities.clear()
