@@ -516,13 +516,13 @@ class Engine:
         undeleted += [m.row_key for m in decision.consumed if m.row_key is not None]
         if not decision.events or self._may_wait(decision):
             return False
-        unwritten = [] if decision.fresh_execution else execution.history[execution.persisted :]
-        first = 0 if decision.fresh_execution else execution.persisted
+        # A fresh execution's state is new and empty: it is written from position 0.
+        first = execution.persisted
         await self.store.append_history(
             instance_id,
             record.execution_id,
             first,
-            [*unwritten, *decision.events],
+            [*execution.history[first:], *decision.events],
             record.custom_status,
         )
         writes = []
