@@ -512,8 +512,9 @@ class Engine:
         record = decision.record
         execution = decision.execution
         instance_id = record.instance_id
-        undeleted = self._undeleted[instance_id]
-        undeleted += [m.row_key for m in decision.consumed if m.row_key is not None]
+        consumed = [m.row_key for m in decision.consumed if m.row_key is not None]
+        if consumed:
+            self._undeleted[instance_id] += consumed
         if not decision.events or self._may_wait(decision):
             return False
         # A fresh execution's state is new and empty: it is written from position 0.
@@ -532,13 +533,12 @@ class Engine:
             or record.runtime_status != execution.stored_status
         ):
             writes.append(self.store.put_instance(record))
+        undeleted = self._undeleted.get(instance_id, [])
         if undeleted and (
             record.is_terminal or decision.fresh_execution or len(undeleted) >= INBOX_DELETE_BATCH
         ):
-            self._undeleted.pop(instance_id, None)
+            del self._undeleted[instance_id]
             writes.append(self.store.delete_messages(instance_id, list(dict.fromkeys(undeleted))))
-        elif not undeleted:
-            self._undeleted.pop(instance_id, None)
         await asyncio.gather(*writes)
         return True
 
