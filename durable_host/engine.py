@@ -437,7 +437,7 @@ class Engine:
     def _disarm(self, instance_id: str, keep: set[int] | None) -> None:
         """Cancel the instance's armed timers, all of them or all but `keep`."""
         armed = self._armed.get(instance_id)
-        if not armed:
+        if armed is None:
             return
         for timer_id in [t for t in armed if keep is None or t not in keep]:
             handle = armed.pop(timer_id)
