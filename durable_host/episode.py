@@ -94,15 +94,8 @@ class Execution:
                 self.closed.add(key)
 
     @property
-    def started(self) -> Event | None:
-        return next(
-            (e for e in self.history[:3] if e["EventType"] == EventType.ExecutionStarted), None
-        )
-
-    @property
     def parent(self) -> dict[str, Any] | None:
-        started = self.started
-        return started.get("ParentInstance") if started else None
+        return parent_link(self.history)
 
     def outstanding(self) -> list[tuple[int, Event]]:
         """Scheduled work with no completion yet, by sequence id (what recovery re-dispatches:
@@ -300,10 +293,7 @@ def _run_orchestrator(
 def _call_orchestrator(
     record: InstanceRecord, history: list[Event], call: OrchestratorCall
 ) -> dict[str, Any]:
-    parent = next(
-        (e.get("ParentInstance") for e in history if e["EventType"] == EventType.ExecutionStarted),
-        None,
-    )
+    parent = parent_link(history)
     context = {
         "history": history,
         "input": json.loads(record.input) if record.input is not None else None,
@@ -411,8 +401,10 @@ def _continue_as_new(decision: Decision, plan: Plan, history: list[Event], now: 
         carried += events[plan.waits_by_name.get(name, 0) :]
     execution_id = new_execution_id()
     stored_input = json.dumps(plan.continue_as_new_input)
+    # From the history given, not the execution's: one that started in this very episode has
+    # its ExecutionStarted among the episode's events.
     started = h.execution_started(
-        now, record.instance_id, execution_id, record.name, stored_input, decision.execution.parent
+        now, record.instance_id, execution_id, record.name, stored_input, parent_link(history)
     )
     record.execution_id = execution_id
     record.input = stored_input
@@ -421,6 +413,12 @@ def _continue_as_new(decision: Decision, plan: Plan, history: list[Event], now: 
     decision.fresh_execution = True
     decision.events = [h.orchestrator_started(now), started, *carried]
     decision.clear_work()
+
+
+def parent_link(history: list[Event]) -> dict[str, Any] | None:
+    """The link a sub-orchestration's ExecutionStarted keeps to its parent (None at top level)."""
+    started = next((e for e in history if e["EventType"] == EventType.ExecutionStarted), None)
+    return started.get("ParentInstance") if started else None
 
 
 def new_execution_id() -> str:
