@@ -64,8 +64,6 @@ INBOX_DELETE_BATCH = 50
 # How many finished instances' status rows are kept in memory for the status API.
 FINISHED_KEPT = 4096
 
-__all__ = ["RUNNING_STATUSES", "Engine", "EngineOptions", "InstanceExistsError", "Message"]
-
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -131,16 +129,11 @@ class Engine:
 
     @classmethod
     async def create(
-        cls,
-        connection_string: str,
-        options: EngineOptions,
-        invoker: FunctionInvoker,
-        clock: Clock | None = None,
-        tracker: WorkTracker | None = None,
+        cls, connection_string: str, options: EngineOptions, invoker: FunctionInvoker
     ) -> Engine:
         """An engine on the task hub's tables in Azure Table storage (created if missing)."""
         store = await TableTaskHubStore.open(connection_string, options.hub_name)
-        return cls(store, options, invoker, clock, tracker)
+        return cls(store, options, invoker)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -183,11 +176,6 @@ class Engine:
         """Call `observer` with an instance's status each time an episode of it has checkpointed
         (a test waiting for a status wakes then instead of polling)."""
         self._observers.append(observer)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing queued or running: no episode, activity or client operation."""
-        return self.tracker.count == 0
 
     def open_work(self, instance_id: str) -> list[str]:
         """What an instance is waiting on, in words (for a test's timeout message)."""
