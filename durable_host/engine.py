@@ -29,7 +29,6 @@ import asyncio
 import functools
 import json
 import logging
-import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +47,7 @@ from durable_host.episode import (
     decide,
     failed_as_too_large,
     fits_in_a_row,
+    new_execution_id,
     reconcile,
 )
 from durable_host.history import Event, EventType, OrchestrationStatus
@@ -322,7 +322,7 @@ class Engine:
         first, since only the message carries the link back to its parent.
         """
         now = self.now()
-        execution_id = uuid.uuid4().hex
+        execution_id = new_execution_id()
         started = h.execution_started(now, instance_id, execution_id, name, input_text, parent)
         record = InstanceRecord(
             instance_id=instance_id,
