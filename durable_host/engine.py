@@ -52,7 +52,13 @@ from durable_host.episode import (
 )
 from durable_host.history import Event, EventType, OrchestrationStatus
 from durable_host.replay import NewActivity, NewSubOrchestration
-from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore, ValueTooLargeError
+from durable_host.store import (
+    UNFINISHED,
+    InstanceQuery,
+    InstanceRecord,
+    TaskHubStore,
+    ValueTooLargeError,
+)
 from durable_host.table_store import TableTaskHubStore
 
 log = logging.getLogger("durable_host.engine")
@@ -636,7 +642,7 @@ class Engine:
             waiting[item.instance_id].append(
                 Message(item.instance_id, item.event, item.row_key, item.execution_id)
             )
-        unfinished = await self.store.unfinished_instances()
+        unfinished, _ = await self.store.query_instances(InstanceQuery(statuses=UNFINISHED))
         limit = asyncio.Semaphore(16)
 
         async def recover(record: InstanceRecord) -> None:

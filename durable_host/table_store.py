@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from durable_host.history import (
-    TERMINAL_STATUSES,
     Event,
     OrchestrationStatus,
     from_row,
@@ -157,11 +156,6 @@ class TableTaskHubStore:
             token = page.continuation
             if top is not None or token is None:
                 return records, token
-
-    async def unfinished_instances(self) -> list[InstanceRecord]:
-        statuses = frozenset(OrchestrationStatus) - TERMINAL_STATUSES
-        records, _ = await self.query_instances(InstanceQuery(statuses=statuses))
-        return records
 
     # History
 
