@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from durable_host.history import (
@@ -23,19 +23,18 @@ from durable_host.history import (
     utc_now,
 )
 from durable_host.store import (
-    BATCH_LIMIT,
     Checkpoint,
     InstanceQuery,
     InstanceRecord,
     StoredMessage,
     ValueTooLargeError,
-    chunks,
     new_message_key,
     sanitize_key,
     unsanitize_key,
     validate_hub_name,
 )
 from durable_host.tables import (
+    BATCH_LIMIT,
     BatchError,
     EntityExistsError,
     Operation,
@@ -210,7 +209,7 @@ class TableTaskHubStore:
         }
         if custom_status is not None:
             sentinel["CustomStatus"] = custom_status
-        batches = list(chunks(rows, BATCH_LIMIT - 1)) or [[]]
+        batches = list(_chunks(rows, BATCH_LIMIT - 1)) or [[]]
         for index, batch in enumerate(batches):
             operations = [Operation("upsert", row) for row in batch]
             if index == len(batches) - 1:
@@ -239,7 +238,7 @@ class TableTaskHubStore:
     async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:
         """Delete consumed inbox rows; rows already gone are fine."""
         key = sanitize_key(instance_id)
-        for batch in chunks(list(row_keys), BATCH_LIMIT):
+        for batch in _chunks(list(row_keys), BATCH_LIMIT):
             try:
                 await self.messages.submit_transaction([_delete(key, row_key) for row_key in batch])
             except BatchError as error:
@@ -273,10 +272,15 @@ class TableTaskHubStore:
                     "PartitionKey eq @key", {"key": key}, select=["RowKey"]
                 )
             ]
-            for batch in chunks(keys, BATCH_LIMIT):
+            for batch in _chunks(keys, BATCH_LIMIT):
                 await table.submit_transaction([_delete(key, row_key) for row_key in batch])
         await self.instances.delete_entity(key, "", missing_ok=True)
         return existed
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _delete(partition_key: str, row_key: str) -> Operation:
