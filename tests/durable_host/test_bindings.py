@@ -177,7 +177,7 @@ def test_an_activity_that_raises_becomes_an_activity_error(app: FunctionApp) -> 
 
 
 def test_the_orchestrator_returns_the_sdk_state(app: FunctionApp) -> None:
-    state = json.loads(asyncio.run(app.run_orchestrator("HelloSequence", context_json("x"))))
+    state = json.loads(app.call_orchestrator("HelloSequence", context_json("x")))
     assert state["isDone"] is False
     assert state["actions"] == [[{"actionType": 0, "functionName": "Hello", "input": '"Tokyo"'}]]
 
@@ -191,9 +191,16 @@ def test_an_orchestrator_exception_yields_the_out_of_proc_state(app: FunctionApp
         {"EventType": 5, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:02Z"}
         | {"TaskScheduledId": 0, "Result": '"Hello first!"'},
     ]
-    state = json.loads(asyncio.run(app.run_orchestrator("Explodes", context_json("x", history))))
+    state = json.loads(app.call_orchestrator("Explodes", context_json("x", history)))
     assert state["isDone"] is False
     assert "the orchestrator gave up" in state["error"]
+
+
+def test_an_orchestrator_calling_sys_exit_fails_instead_of_ending_the_host(
+    app: FunctionApp,
+) -> None:
+    with pytest.raises(FunctionInvocationError, match=r"RuntimeError: .*sys\.exit\(3\)"):
+        app.call_orchestrator("ExitsOrchestrating", context_json("x"))
 
 
 def test_unknown_functions_and_wrong_kinds_are_invocation_errors(app: FunctionApp) -> None:
