@@ -1,7 +1,7 @@
 """Durable timers on the engine, on virtual time: what the real host does with them, in no time.
 
-The same features over HTTP and Azurite are in test_engine_orchestrations.py; these are the ones
-whose subject is time itself.
+The other orchestration features, over HTTP and Azurite, are in test_engine_orchestrations.py;
+these are the ones whose subject is time itself.
 """
 
 from __future__ import annotations
