@@ -349,14 +349,9 @@ def fail(decision: Decision, now: datetime, event_id: int, error: str) -> None:
 def failed_as_too_large(decision: Decision, now: datetime, error: str) -> Decision:
     """What was decided cannot be stored: keep the small events and fail the instance."""
     record = dataclasses.replace(decision.record, custom_status=None)
-    kept = [
-        event
-        for event in decision.events
-        if event["EventType"] not in h.SCHEDULING_TYPES
-        and event["EventType"] not in (EventType.ExecutionCompleted, EventType.ContinueAsNew)
-        and event["EventType"] != EventType.OrchestratorCompleted
-        and fits_in_a_row(event)
-    ]
+    # The work it started and how it ended go; what it applied stays, where it fits.
+    dropped = {*h.SCHEDULING_TYPES, EventType.ExecutionCompleted, EventType.OrchestratorCompleted}
+    kept = [e for e in decision.events if e["EventType"] not in dropped and fits_in_a_row(e)]
     failed = dataclasses.replace(
         decision, record=record, events=kept, activities=[], timers=[], children=[]
     )
