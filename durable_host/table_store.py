@@ -93,7 +93,6 @@ class TableTaskHubStore:
             await self.instances.upsert_entity(self._instance_row(record))
 
     async def add_instance(self, record: InstanceRecord) -> bool:
-        """Write the row of a new instance; False (and nothing written) when one exists."""
         try:
             async with _size_checked(f"The status of instance '{record.instance_id}'"):
                 await self.instances.create_entity(self._instance_row(record))
@@ -159,7 +158,6 @@ class TableTaskHubStore:
     # History
 
     async def load_history(self, instance_id: str) -> Checkpoint:
-        """The current execution, as the last complete checkpoint left it."""
         rows = [
             row
             async for row in self.history.query_entities(
@@ -222,7 +220,6 @@ class TableTaskHubStore:
     async def add_message(
         self, instance_id: str, event: Event, execution_id: str | None = None
     ) -> str:
-        """Store a message for an instance (for `execution_id` only, when given)."""
         row_key = new_message_key()
         row = {
             "PartitionKey": sanitize_key(instance_id),
@@ -236,7 +233,6 @@ class TableTaskHubStore:
         return row_key
 
     async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:
-        """Delete consumed inbox rows; rows already gone are fine."""
         key = sanitize_key(instance_id)
         for batch in _chunks(list(row_keys), BATCH_LIMIT):
             try:
@@ -262,7 +258,6 @@ class TableTaskHubStore:
     # Purge
 
     async def purge(self, instance_id: str) -> bool:
-        """Delete an instance's row, history and inbox; False when there was no such instance."""
         key = sanitize_key(instance_id)
         existed = await self.get_instance(instance_id) is not None
         for table in (self.history, self.messages):
