@@ -59,7 +59,6 @@ from durable_host.store import (
     TaskHubStore,
     ValueTooLargeError,
 )
-from durable_host.table_store import TableTaskHubStore
 
 log = logging.getLogger("durable_host.engine")
 
@@ -132,14 +131,6 @@ class Engine:
     @property
     def hub_name(self) -> str:
         return self.options.hub_name
-
-    @classmethod
-    async def create(
-        cls, connection_string: str, options: EngineOptions, invoker: FunctionInvoker
-    ) -> Engine:
-        """An engine on the task hub's tables in Azure Table storage (created if missing)."""
-        store = await TableTaskHubStore.open(connection_string, options.hub_name)
-        return cls(store, options, invoker)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -16,6 +16,7 @@ from durable_host.bindings import BindingError, HttpResult, http_request_datum
 from durable_host.contracts import ActivityError, FunctionInvocationError
 from durable_host.engine import Engine, EngineOptions
 from durable_host.management import client_binding_payload
+from durable_host.table_store import TableTaskHubStore
 
 from .conftest import APPS
 
@@ -215,9 +216,8 @@ def test_the_durable_client_payload_is_usable_by_the_sdk(
     app: FunctionApp, storage_connection_string: str, unique_name: str
 ) -> None:
     async def links() -> HttpResult:
-        engine = await Engine.create(
-            storage_connection_string, EngineOptions(hub_name=unique_name), app
-        )
+        store = await TableTaskHubStore.open(storage_connection_string, unique_name)
+        engine = Engine(store, EngineOptions(hub_name=unique_name), app)
         try:
             app.bind_durable_client(lambda: client_binding_payload(engine, "http://127.0.0.1:7071"))
             datum = http_request_datum(

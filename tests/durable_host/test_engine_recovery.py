@@ -25,6 +25,7 @@ from durable_host.contracts import FunctionInvoker, FunctionKind
 from durable_host.engine import Engine, EngineOptions, InstanceExistsError
 from durable_host.history import EventType, OrchestrationStatus
 from durable_host.store import InstanceRecord
+from durable_host.table_store import TableTaskHubStore
 from tests.durable_host.engine_polling import eventually, poll
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
@@ -66,7 +67,8 @@ class CountingActivities:
 async def engine_for(
     connection_string: str, hub: str, app: FunctionInvoker, start: bool = True
 ) -> AsyncIterator[Engine]:
-    engine = await Engine.create(connection_string, EngineOptions(hub_name=hub), app)
+    store = await TableTaskHubStore.open(connection_string, hub)
+    engine = Engine(store, EngineOptions(hub_name=hub), app)
     if start:
         await engine.start()
     try:
