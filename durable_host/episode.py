@@ -273,21 +273,20 @@ def _run_orchestrator(
         decision.open_tasks = plan.open_tasks
         if not state.get("isDone"):
             return
-        if not plan.continues_as_new and not plan.may_complete:
+        if plan.continues_as_new:
+            _continue_as_new(decision, plan, history, now)
+            continue
+        if not plan.may_complete:
             # As DurableTask does: the instance stays Running until everything it started has
             # completed (or a replay cancels a timer), and the orchestrator is called again then.
             return
-        if not plan.continues_as_new:
-            output = json.dumps(state["output"]) if "output" in state else None
-            decision.events.append(
-                h.execution_completed(
-                    now, plan.next_sequence_id, OrchestrationStatus.Completed, output
-                )
-            )
-            record.runtime_status = OrchestrationStatus.Completed
-            record.output = output
-            return
-        _continue_as_new(decision, plan, history, now)
+        output = json.dumps(state["output"]) if "output" in state else None
+        decision.events.append(
+            h.execution_completed(now, plan.next_sequence_id, OrchestrationStatus.Completed, output)
+        )
+        record.runtime_status = OrchestrationStatus.Completed
+        record.output = output
+        return
 
 
 def _call_orchestrator(
