@@ -73,7 +73,6 @@ class LocalHost:
         self.connection_string = connection_string
         self.hub_name = hub_name
         self.storage = storage
-        self.virtual_time = virtual_time
         self.base_url = ""
         self.skipped_settings: list[str] = []
         self.tracker = WorkTracker()
