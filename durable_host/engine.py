@@ -359,7 +359,12 @@ class Engine:
                 raise
             except Exception:
                 log.exception("Episode of instance %r failed; retrying shortly", instance_id)
-                self._cache.pop(instance_id, None)
+                execution = self._cache.get(instance_id)
+                if execution is None or execution.persisted == len(execution.history):
+                    # Reload from storage, unless memory holds an episode storage does not
+                    # (one waiting to be written with the next): reloading would lose it, and
+                    # an episode that failed before its commit left the cached state unchanged.
+                    self._cache.pop(instance_id, None)
                 self._pending[instance_id][:0] = messages
                 self._later(RETRY_DELAY, functools.partial(self._wake, instance_id))
                 self._done_with(instance_id)
