@@ -9,6 +9,7 @@ awaited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -113,13 +114,17 @@ class FunctionApp:
 
     @contextmanager
     def _logged(self, spec: FunctionSpec, invocation: str) -> Iterator[None]:
-        """The host's "Executing"/"Executed" lines around one invocation."""
+        """The host's "Executing"/"Executed" lines around one invocation. A function that calls
+        sys.exit() fails: left alone it would stop the event loop, and one function must not end
+        the host."""
         started = time.monotonic()
         log.info("Executing 'Functions.%s' (Id=%s)", spec.name, invocation)
         outcome = "Failed"
         try:
             yield
             outcome = "Succeeded"
+        except SystemExit as error:
+            raise RuntimeError(f"the function called sys.exit({error.code!r})") from error
         finally:
             log.info(
                 "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
@@ -146,16 +151,11 @@ class FunctionApp:
                 "are generator functions wrapped by df.Orchestrator.create"
             )
         try:
-            context = bindings.orchestration_context(context_json)
-            arguments: dict[str, Any] = {spec.trigger.name: context}
-            self._resolve_inputs(spec, arguments)
-            invocation = str(uuid.uuid4())
-            if spec.wants_context:
-                arguments["context"] = bindings.InvocationContext(
-                    invocation, spec.name, str(spec.folder)
-                )
-            with self._counting(), self._logged(spec, invocation):
-                result = spec.main(**arguments)
+            trigger = bindings.orchestration_context(context_json)
+            arguments: dict[str, Any] = {spec.trigger.name: trigger}
+            context, _ = self._bind(spec, arguments)
+            with self._logged(spec, context.invocation_id):
+                result = self._call(spec, context, arguments)
             return bindings.orchestrator_state(result)
         except Exception as error:
             message = str(error)
@@ -164,11 +164,6 @@ class FunctionApp:
             raise FunctionInvocationError(
                 f"Orchestrator function '{spec.name}' failed: {type(error).__name__}: {message}"
             ) from error
-
-    async def run_orchestrator(self, name: str, context_json: str) -> str:
-        """`call_orchestrator` on the function thread pool, for callers on the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.call_orchestrator, name, context_json)
 
     async def run_activity(self, name: str, input_text: str) -> str:
         spec = self._require(name, FunctionKind.ACTIVITY)
@@ -222,38 +217,40 @@ class FunctionApp:
                     )
                 arguments[binding.name] = bindings.durable_client(self._durable_client_payload())
 
-    async def _invoke(
+    def _bind(
         self, spec: FunctionSpec, arguments: dict[str, Any]
-    ) -> tuple[Any, dict[str, bindings.OutputParameter[Any]]]:
+    ) -> tuple[bindings.InvocationContext, dict[str, bindings.OutputParameter[Any]]]:
+        """Complete the trigger's arguments with the other bindings and `context`."""
         self._resolve_inputs(spec, arguments)
         outputs: dict[str, bindings.OutputParameter[Any]] = {
             b.name: bindings.OutputParameter() for b in spec.outputs
         }
         arguments.update(outputs)
-        invocation = str(uuid.uuid4())
-        context = bindings.InvocationContext(invocation, spec.name, str(spec.folder))
+        context = bindings.InvocationContext(str(uuid.uuid4()), spec.name, str(spec.folder))
         if spec.wants_context:
             arguments["context"] = context
+        return context, outputs
 
-        def call() -> Any:
-            context.enter_thread()
-            with self._counting():
-                return spec.main(**arguments)
+    def _call(
+        self, spec: FunctionSpec, context: bindings.InvocationContext, arguments: dict[str, Any]
+    ) -> Any:
+        """Run a sync function body on this thread, as the worker runs it on its own."""
+        context.enter_thread()
+        with self._counting():
+            return spec.main(**arguments)
 
-        async def call_async() -> Any:
-            context.enter_thread()
-            with self._counting():
-                return await spec.main(**arguments)
-
-        try:
-            with self._logged(spec, invocation):
-                if spec.is_async:
-                    result = await call_async()
-                else:
-                    result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except SystemExit as error:
-            # Left alone it would stop the event loop: one function must not end the host.
-            raise RuntimeError(f"the function called sys.exit({error.code!r})") from error
+    async def _invoke(
+        self, spec: FunctionSpec, arguments: dict[str, Any]
+    ) -> tuple[Any, dict[str, bindings.OutputParameter[Any]]]:
+        context, outputs = self._bind(spec, arguments)
+        with self._logged(spec, context.invocation_id):
+            if spec.is_async:
+                context.enter_thread()
+                with self._counting():
+                    result = await spec.main(**arguments)
+            else:
+                call = functools.partial(self._call, spec, context, arguments)
+                result = await asyncio.get_running_loop().run_in_executor(self._pool, call)
         return result, outputs
 
 

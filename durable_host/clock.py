@@ -73,10 +73,6 @@ class WorkTracker:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    @property
-    def count(self) -> int:
-        return self._count
-
     def begin(self) -> None:
         with self._lock:
             self._count += 1

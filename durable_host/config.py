@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from durable_host.store import validate_hub_name
+
 DEFAULT_ROUTE_PREFIX = "api"
 # What the Durable extension names the hub when host.json names none (local development).
 DEFAULT_HUB_NAME = "TestHubName"
@@ -17,8 +19,6 @@ DEFAULT_MAX_CONCURRENT = 10
 DEFAULT_PORT = 7071
 # App settings named AzureFunctionsJobHost__section__key override host.json's section.key.
 OVERRIDE_PREFIX = "AzureFunctionsJobHost"
-# Durable task hub names: 3-45 characters, letters and digits, starting with a letter.
-_HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 _SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
 
 
@@ -185,8 +185,8 @@ def resolve_hub_name(
                 f"{reference.group(1)!r}, which is not set"
             )
         name = resolved
-    if not _HUB_NAME.match(name):
-        raise ConfigError(
-            f"task hub name {name!r} is invalid: use 3-45 letters or digits, starting with a letter"
-        )
+    try:
+        validate_hub_name(name)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return name

@@ -29,7 +29,6 @@ import asyncio
 import functools
 import json
 import logging
-import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,12 +47,18 @@ from durable_host.episode import (
     decide,
     failed_as_too_large,
     fits_in_a_row,
+    new_execution_id,
     reconcile,
 )
 from durable_host.history import Event, EventType, OrchestrationStatus
 from durable_host.replay import NewActivity, NewSubOrchestration
-from durable_host.store import InstanceQuery, InstanceRecord, TaskHubStore, ValueTooLargeError
-from durable_host.table_store import TableTaskHubStore
+from durable_host.store import (
+    UNFINISHED,
+    InstanceQuery,
+    InstanceRecord,
+    TaskHubStore,
+    ValueTooLargeError,
+)
 
 log = logging.getLogger("durable_host.engine")
 
@@ -63,8 +68,6 @@ RETRY_DELAY = timedelta(seconds=1)
 INBOX_DELETE_BATCH = 50
 # How many finished instances' status rows are kept in memory for the status API.
 FINISHED_KEPT = 4096
-
-__all__ = ["RUNNING_STATUSES", "Engine", "EngineOptions", "InstanceExistsError", "Message"]
 
 
 @dataclass(frozen=True)
@@ -129,19 +132,6 @@ class Engine:
     def hub_name(self) -> str:
         return self.options.hub_name
 
-    @classmethod
-    async def create(
-        cls,
-        connection_string: str,
-        options: EngineOptions,
-        invoker: FunctionInvoker,
-        clock: Clock | None = None,
-        tracker: WorkTracker | None = None,
-    ) -> Engine:
-        """An engine on the task hub's tables in Azure Table storage (created if missing)."""
-        store = await TableTaskHubStore.open(connection_string, options.hub_name)
-        return cls(store, options, invoker, clock, tracker)
-
     def now(self) -> datetime:
         return self.clock.now()
 
@@ -183,11 +173,6 @@ class Engine:
         """Call `observer` with an instance's status each time an episode of it has checkpointed
         (a test waiting for a status wakes then instead of polling)."""
         self._observers.append(observer)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing queued or running: no episode, activity or client operation."""
-        return self.tracker.count == 0
 
     def open_work(self, instance_id: str) -> list[str]:
         """What an instance is waiting on, in words (for a test's timeout message)."""
@@ -334,7 +319,7 @@ class Engine:
         first, since only the message carries the link back to its parent.
         """
         now = self.now()
-        execution_id = uuid.uuid4().hex
+        execution_id = new_execution_id()
         started = h.execution_started(now, instance_id, execution_id, name, input_text, parent)
         record = InstanceRecord(
             instance_id=instance_id,
@@ -374,7 +359,12 @@ class Engine:
                 raise
             except Exception:
                 log.exception("Episode of instance %r failed; retrying shortly", instance_id)
-                self._cache.pop(instance_id, None)
+                execution = self._cache.get(instance_id)
+                if execution is None or execution.persisted == len(execution.history):
+                    # Reload from storage, unless memory holds an episode storage does not
+                    # (one waiting to be written with the next): reloading would lose it, and
+                    # an episode that failed before its commit left the cached state unchanged.
+                    self._cache.pop(instance_id, None)
                 self._pending[instance_id][:0] = messages
                 self._later(RETRY_DELAY, functools.partial(self._wake, instance_id))
                 self._done_with(instance_id)
@@ -437,7 +427,7 @@ class Engine:
     def _disarm(self, instance_id: str, keep: set[int] | None) -> None:
         """Cancel the instance's armed timers, all of them or all but `keep`."""
         armed = self._armed.get(instance_id)
-        if not armed:
+        if armed is None:
             return
         for timer_id in [t for t in armed if keep is None or t not in keep]:
             handle = armed.pop(timer_id)
@@ -492,16 +482,17 @@ class Engine:
         )
         decision = await asyncio.get_running_loop().run_in_executor(self._episodes, step)
         try:
-            await self._checkpoint(decision)
+            written = await self._checkpoint(decision)
         except ValueTooLargeError as error:
             decision = failed_as_too_large(decision, self.now(), str(error))
-            await self._checkpoint(decision)
-        self._commit(decision)
+            written = await self._checkpoint(decision)
+        self._commit(decision, written)
         await self._dispatch(decision)
 
-    async def _checkpoint(self, decision: Decision) -> None:
+    async def _checkpoint(self, decision: Decision) -> bool:
         """Make the episode durable: its history (with any earlier episode not yet written), the
         status row when the runtime status changed, and the deletion of consumed inbox rows.
+        True when it wrote the history; an episode that changed nothing has none to write.
 
         An episode that started nothing outside the instance (no activity, no sub-orchestration:
         at most durable timers), changed no status, and still waits on open work is not written
@@ -511,20 +502,18 @@ class Engine:
         record = decision.record
         execution = decision.execution
         instance_id = record.instance_id
-        undeleted = self._undeleted[instance_id]
-        undeleted += [m.row_key for m in decision.consumed if m.row_key is not None]
-        if not decision.events:
-            return
-        if self._may_wait(decision):
-            decision.persisted = False
-            return
-        unwritten = [] if decision.fresh_execution else execution.history[execution.persisted :]
-        first = 0 if decision.fresh_execution else execution.persisted
+        consumed = [m.row_key for m in decision.consumed if m.row_key is not None]
+        if consumed:
+            self._undeleted[instance_id] += consumed
+        if not decision.events or self._may_wait(decision):
+            return False
+        # A fresh execution's state is new and empty: it is written from position 0.
+        first = execution.persisted
         await self.store.append_history(
             instance_id,
             record.execution_id,
             first,
-            [*unwritten, *decision.events],
+            [*execution.history[first:], *decision.events],
             record.custom_status,
         )
         writes = []
@@ -534,15 +523,14 @@ class Engine:
             or record.runtime_status != execution.stored_status
         ):
             writes.append(self.store.put_instance(record))
-            decision.status_written = True
+        undeleted = self._undeleted.get(instance_id, [])
         if undeleted and (
             record.is_terminal or decision.fresh_execution or len(undeleted) >= INBOX_DELETE_BATCH
         ):
-            self._undeleted.pop(instance_id, None)
+            del self._undeleted[instance_id]
             writes.append(self.store.delete_messages(instance_id, list(dict.fromkeys(undeleted))))
-        elif not undeleted:
-            self._undeleted.pop(instance_id, None)
         await asyncio.gather(*writes)
+        return True
 
     async def _delete_consumed(self, instance_id: str, messages: list[Message]) -> None:
         keys = [message.row_key for message in messages if message.row_key is not None]
@@ -562,13 +550,13 @@ class Engine:
             and decision.record.runtime_status == execution.stored_status
         )
 
-    def _commit(self, decision: Decision) -> None:
+    def _commit(self, decision: Decision, written: bool) -> None:
         execution = decision.execution
         execution.record = decision.record
         execution.remember(decision.events)
-        if decision.persisted:
+        if written:
+            # The checkpoint wrote the status row too unless it already had this status.
             execution.persisted = len(execution.history)
-        if decision.status_written:
             execution.stored_status = decision.record.runtime_status
         if decision.open_tasks is not None:
             execution.open_tasks = decision.open_tasks
@@ -650,7 +638,7 @@ class Engine:
             waiting[item.instance_id].append(
                 Message(item.instance_id, item.event, item.row_key, item.execution_id)
             )
-        unfinished = await self.store.unfinished_instances()
+        unfinished, _ = await self.store.query_instances(InstanceQuery(statuses=UNFINISHED))
         limit = asyncio.Semaphore(16)
 
         async def recover(record: InstanceRecord) -> None:

@@ -94,15 +94,8 @@ class Execution:
                 self.closed.add(key)
 
     @property
-    def started(self) -> Event | None:
-        return next(
-            (e for e in self.history[:3] if e["EventType"] == EventType.ExecutionStarted), None
-        )
-
-    @property
     def parent(self) -> dict[str, Any] | None:
-        started = self.started
-        return started.get("ParentInstance") if started else None
+        return parent_link(self.history)
 
     def outstanding(self) -> list[tuple[int, Event]]:
         """Scheduled work with no completion yet, by sequence id (what recovery re-dispatches:
@@ -133,9 +126,6 @@ class Decision:
     children: list[NewSubOrchestration] = field(default_factory=list)
     unparked: bool = False
     open_tasks: set[int] | None = None
-    # Set by the engine's checkpoint: whether the history, and the status row, were written.
-    persisted: bool = True
-    status_written: bool = False
 
     def clear_work(self) -> None:
         self.activities.clear()
@@ -283,30 +273,26 @@ def _run_orchestrator(
         decision.open_tasks = plan.open_tasks
         if not state.get("isDone"):
             return
-        if not plan.continues_as_new and not plan.may_complete:
+        if plan.continues_as_new:
+            _continue_as_new(decision, plan, history, now)
+            continue
+        if not plan.may_complete:
             # As DurableTask does: the instance stays Running until everything it started has
             # completed (or a replay cancels a timer), and the orchestrator is called again then.
             return
-        if not plan.continues_as_new:
-            output = json.dumps(state["output"]) if "output" in state else None
-            decision.events.append(
-                h.execution_completed(
-                    now, plan.next_sequence_id, OrchestrationStatus.Completed, output
-                )
-            )
-            record.runtime_status = OrchestrationStatus.Completed
-            record.output = output
-            return
-        _continue_as_new(decision, plan, history, now)
+        output = json.dumps(state["output"]) if "output" in state else None
+        decision.events.append(
+            h.execution_completed(now, plan.next_sequence_id, OrchestrationStatus.Completed, output)
+        )
+        record.runtime_status = OrchestrationStatus.Completed
+        record.output = output
+        return
 
 
 def _call_orchestrator(
     record: InstanceRecord, history: list[Event], call: OrchestratorCall
 ) -> dict[str, Any]:
-    parent = next(
-        (e.get("ParentInstance") for e in history if e["EventType"] == EventType.ExecutionStarted),
-        None,
-    )
+    parent = parent_link(history)
     context = {
         "history": history,
         "input": json.loads(record.input) if record.input is not None else None,
@@ -362,14 +348,9 @@ def fail(decision: Decision, now: datetime, event_id: int, error: str) -> None:
 def failed_as_too_large(decision: Decision, now: datetime, error: str) -> Decision:
     """What was decided cannot be stored: keep the small events and fail the instance."""
     record = dataclasses.replace(decision.record, custom_status=None)
-    kept = [
-        event
-        for event in decision.events
-        if event["EventType"] not in h.SCHEDULING_TYPES
-        and event["EventType"] not in (EventType.ExecutionCompleted, EventType.ContinueAsNew)
-        and event["EventType"] != EventType.OrchestratorCompleted
-        and fits_in_a_row(event)
-    ]
+    # The work it started and how it ended go; what it applied stays, where it fits.
+    dropped = {*h.SCHEDULING_TYPES, EventType.ExecutionCompleted, EventType.OrchestratorCompleted}
+    kept = [e for e in decision.events if e["EventType"] not in dropped and fits_in_a_row(e)]
     failed = dataclasses.replace(
         decision, record=record, events=kept, activities=[], timers=[], children=[]
     )
@@ -414,8 +395,10 @@ def _continue_as_new(decision: Decision, plan: Plan, history: list[Event], now: 
         carried += events[plan.waits_by_name.get(name, 0) :]
     execution_id = new_execution_id()
     stored_input = json.dumps(plan.continue_as_new_input)
+    # From the history given, not the execution's: one that started in this very episode has
+    # its ExecutionStarted among the episode's events.
     started = h.execution_started(
-        now, record.instance_id, execution_id, record.name, stored_input, decision.execution.parent
+        now, record.instance_id, execution_id, record.name, stored_input, parent_link(history)
     )
     record.execution_id = execution_id
     record.input = stored_input
@@ -424,6 +407,12 @@ def _continue_as_new(decision: Decision, plan: Plan, history: list[Event], now: 
     decision.fresh_execution = True
     decision.events = [h.orchestrator_started(now), started, *carried]
     decision.clear_work()
+
+
+def parent_link(history: list[Event]) -> dict[str, Any] | None:
+    """The link a sub-orchestration's ExecutionStarted keeps to its parent (None at top level)."""
+    started = next((e for e in history if e["EventType"] == EventType.ExecutionStarted), None)
+    return started.get("ParentInstance") if started else None
 
 
 def new_execution_id() -> str:

@@ -73,7 +73,6 @@ class LocalHost:
         self.connection_string = connection_string
         self.hub_name = hub_name
         self.storage = storage
-        self.virtual_time = virtual_time
         self.base_url = ""
         self.skipped_settings: list[str] = []
         self.tracker = WorkTracker()
@@ -174,10 +173,7 @@ class LocalHost:
         if self._given_store is not None:
             return self._given_store, ""
         if self.storage == MEMORY_STORAGE:
-            try:
-                return MemoryTaskHubStore(hub_name), ""
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
+            return MemoryTaskHubStore(hub_name), ""
         connection_string = await self._storage(app_dir)
         try:
             return await TableTaskHubStore.open(connection_string, hub_name), connection_string

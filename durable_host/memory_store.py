@@ -21,7 +21,6 @@ from typing import Any
 from durable_host.history import Event
 from durable_host.store import (
     MAX_ENTITY_BYTES,
-    UNFINISHED,
     Checkpoint,
     InstanceQuery,
     InstanceRecord,
@@ -127,10 +126,6 @@ class MemoryTaskHubStore:
             if query.matches(record):
                 records.append(dataclasses.replace(record))
         return records, None
-
-    async def unfinished_instances(self) -> list[InstanceRecord]:
-        records, _ = await self.query_instances(InstanceQuery(statuses=UNFINISHED))
-        return records
 
     # History
 

@@ -17,15 +17,13 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from durable_host.history import TERMINAL_STATUSES, Event, OrchestrationStatus
 
-# Operations in one entity-group batch, Azure Table storage's limit.
-BATCH_LIMIT = 100
 # A string property holds at most 64 KiB of UTF-16.
 MAX_STRING_UNITS = 32 * 1024
 # An entity holds at most 1 MiB.
@@ -163,8 +161,6 @@ class TaskHubStore(Protocol):
         for the next page (None after the last)."""
         ...
 
-    async def unfinished_instances(self) -> list[InstanceRecord]: ...
-
     async def load_history(self, instance_id: str) -> Checkpoint:
         """The current execution as the last complete checkpoint left it."""
         ...
@@ -198,11 +194,6 @@ class TaskHubStore(Protocol):
     async def purge(self, instance_id: str) -> bool:
         """Delete an instance's row, history and inbox; False when there was no such instance."""
         ...
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 _message_counter = itertools.count()

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from durable_host.history import (
-    TERMINAL_STATUSES,
     Event,
     OrchestrationStatus,
     from_row,
@@ -24,19 +23,18 @@ from durable_host.history import (
     utc_now,
 )
 from durable_host.store import (
-    BATCH_LIMIT,
     Checkpoint,
     InstanceQuery,
     InstanceRecord,
     StoredMessage,
     ValueTooLargeError,
-    chunks,
     new_message_key,
     sanitize_key,
     unsanitize_key,
     validate_hub_name,
 )
 from durable_host.tables import (
+    BATCH_LIMIT,
     BatchError,
     EntityExistsError,
     Operation,
@@ -95,7 +93,6 @@ class TableTaskHubStore:
             await self.instances.upsert_entity(self._instance_row(record))
 
     async def add_instance(self, record: InstanceRecord) -> bool:
-        """Write the row of a new instance; False (and nothing written) when one exists."""
         try:
             async with _size_checked(f"The status of instance '{record.instance_id}'"):
                 await self.instances.create_entity(self._instance_row(record))
@@ -158,15 +155,9 @@ class TableTaskHubStore:
             if top is not None or token is None:
                 return records, token
 
-    async def unfinished_instances(self) -> list[InstanceRecord]:
-        statuses = frozenset(OrchestrationStatus) - TERMINAL_STATUSES
-        records, _ = await self.query_instances(InstanceQuery(statuses=statuses))
-        return records
-
     # History
 
     async def load_history(self, instance_id: str) -> Checkpoint:
-        """The current execution, as the last complete checkpoint left it."""
         rows = [
             row
             async for row in self.history.query_entities(
@@ -216,7 +207,7 @@ class TableTaskHubStore:
         }
         if custom_status is not None:
             sentinel["CustomStatus"] = custom_status
-        batches = list(chunks(rows, BATCH_LIMIT - 1)) or [[]]
+        batches = list(_chunks(rows, BATCH_LIMIT - 1)) or [[]]
         for index, batch in enumerate(batches):
             operations = [Operation("upsert", row) for row in batch]
             if index == len(batches) - 1:
@@ -229,7 +220,6 @@ class TableTaskHubStore:
     async def add_message(
         self, instance_id: str, event: Event, execution_id: str | None = None
     ) -> str:
-        """Store a message for an instance (for `execution_id` only, when given)."""
         row_key = new_message_key()
         row = {
             "PartitionKey": sanitize_key(instance_id),
@@ -243,9 +233,8 @@ class TableTaskHubStore:
         return row_key
 
     async def delete_messages(self, instance_id: str, row_keys: Sequence[str]) -> None:
-        """Delete consumed inbox rows; rows already gone are fine."""
         key = sanitize_key(instance_id)
-        for batch in chunks(list(row_keys), BATCH_LIMIT):
+        for batch in _chunks(list(row_keys), BATCH_LIMIT):
             try:
                 await self.messages.submit_transaction([_delete(key, row_key) for row_key in batch])
             except BatchError as error:
@@ -269,7 +258,6 @@ class TableTaskHubStore:
     # Purge
 
     async def purge(self, instance_id: str) -> bool:
-        """Delete an instance's row, history and inbox; False when there was no such instance."""
         key = sanitize_key(instance_id)
         existed = await self.get_instance(instance_id) is not None
         for table in (self.history, self.messages):
@@ -279,10 +267,15 @@ class TableTaskHubStore:
                     "PartitionKey eq @key", {"key": key}, select=["RowKey"]
                 )
             ]
-            for batch in chunks(keys, BATCH_LIMIT):
+            for batch in _chunks(keys, BATCH_LIMIT):
                 await table.submit_transaction([_delete(key, row_key) for row_key in batch])
         await self.instances.delete_entity(key, "", missing_ok=True)
         return existed
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _delete(partition_key: str, row_key: str) -> Operation:

@@ -16,6 +16,7 @@ from durable_host.bindings import BindingError, HttpResult, http_request_datum
 from durable_host.contracts import ActivityError, FunctionInvocationError
 from durable_host.engine import Engine, EngineOptions
 from durable_host.management import client_binding_payload
+from durable_host.table_store import TableTaskHubStore
 
 from .conftest import APPS
 
@@ -177,7 +178,7 @@ def test_an_activity_that_raises_becomes_an_activity_error(app: FunctionApp) -> 
 
 
 def test_the_orchestrator_returns_the_sdk_state(app: FunctionApp) -> None:
-    state = json.loads(asyncio.run(app.run_orchestrator("HelloSequence", context_json("x"))))
+    state = json.loads(app.call_orchestrator("HelloSequence", context_json("x")))
     assert state["isDone"] is False
     assert state["actions"] == [[{"actionType": 0, "functionName": "Hello", "input": '"Tokyo"'}]]
 
@@ -191,9 +192,16 @@ def test_an_orchestrator_exception_yields_the_out_of_proc_state(app: FunctionApp
         {"EventType": 5, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-01-01T00:00:02Z"}
         | {"TaskScheduledId": 0, "Result": '"Hello first!"'},
     ]
-    state = json.loads(asyncio.run(app.run_orchestrator("Explodes", context_json("x", history))))
+    state = json.loads(app.call_orchestrator("Explodes", context_json("x", history)))
     assert state["isDone"] is False
     assert "the orchestrator gave up" in state["error"]
+
+
+def test_an_orchestrator_calling_sys_exit_fails_instead_of_ending_the_host(
+    app: FunctionApp,
+) -> None:
+    with pytest.raises(FunctionInvocationError, match=r"RuntimeError: .*sys\.exit\(3\)"):
+        app.call_orchestrator("ExitsOrchestrating", context_json("x"))
 
 
 def test_unknown_functions_and_wrong_kinds_are_invocation_errors(app: FunctionApp) -> None:
@@ -208,9 +216,8 @@ def test_the_durable_client_payload_is_usable_by_the_sdk(
     app: FunctionApp, storage_connection_string: str, unique_name: str
 ) -> None:
     async def links() -> HttpResult:
-        engine = await Engine.create(
-            storage_connection_string, EngineOptions(hub_name=unique_name), app
-        )
+        store = await TableTaskHubStore.open(storage_connection_string, unique_name)
+        engine = Engine(store, EngineOptions(hub_name=unique_name), app)
         try:
             app.bind_durable_client(lambda: client_binding_payload(engine, "http://127.0.0.1:7071"))
             datum = http_request_datum(

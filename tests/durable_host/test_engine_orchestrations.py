@@ -142,6 +142,22 @@ def test_sub_orchestrations_with_retry(client: ManagementClient) -> None:
     assert child_status["name"] == "FlakyChild"
 
 
+def test_a_sub_orchestration_continuing_as_new_at_once_still_answers_its_parent(
+    client: ManagementClient,
+) -> None:
+    # Countdown continues as new in the very episode that starts each of its executions.
+    instance = new_id("countdown")
+    client.start("CountdownParent", instance, 2)
+    status = client.wait_until(instance)
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"] == "liftoff"
+    assert event_types(status) == [
+        "ExecutionStarted",
+        "SubOrchestrationInstanceCompleted",
+        "ExecutionCompleted",
+    ]
+
+
 def test_continue_as_new_restarts_with_the_new_input(client: ManagementClient) -> None:
     instance = new_id("counter")
     client.start("Counter", instance, {"n": 0, "limit": 3, "seen": []})

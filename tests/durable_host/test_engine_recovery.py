@@ -24,7 +24,8 @@ from durable_host.app import FunctionApp
 from durable_host.contracts import FunctionInvoker, FunctionKind
 from durable_host.engine import Engine, EngineOptions, InstanceExistsError
 from durable_host.history import EventType, OrchestrationStatus
-from durable_host.store import InstanceRecord
+from durable_host.store import InstanceRecord, TaskHubStore
+from durable_host.table_store import TableTaskHubStore
 from tests.durable_host.engine_polling import eventually, poll
 
 APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
@@ -42,11 +43,17 @@ def hub() -> str:
 
 class CountingActivities:
     """The app as the engine sees it, counting each activity invocation (name, input); the first
-    invocation of `hold` never returns, like one cut short by a crash."""
+    invocation of `hold` waits for `release`, by default forever, like one cut short by a crash."""
 
-    def __init__(self, app: FunctionApp, hold: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        app: FunctionApp,
+        hold: tuple[str, str] | None = None,
+        release: asyncio.Event | None = None,
+    ) -> None:
         self.app = app
         self.hold = hold
+        self.release = release or asyncio.Event()
         self.started: Counter[tuple[str, str]] = Counter()
 
     def kind_of(self, name: str) -> FunctionKind | None:
@@ -58,7 +65,7 @@ class CountingActivities:
     async def run_activity(self, name: str, input_text: str) -> str:
         self.started[(name, input_text)] += 1
         if (name, input_text) == self.hold and self.started[self.hold] == 1:
-            await asyncio.Event().wait()  # until the engine stops and cancels it
+            await self.release.wait()  # or until the engine stops and cancels it
         return await self.app.run_activity(name, input_text)
 
 
@@ -66,7 +73,8 @@ class CountingActivities:
 async def engine_for(
     connection_string: str, hub: str, app: FunctionInvoker, start: bool = True
 ) -> AsyncIterator[Engine]:
-    engine = await Engine.create(connection_string, EngineOptions(hub_name=hub), app)
+    store = await TableTaskHubStore.open(connection_string, hub)
+    engine = Engine(store, EngineOptions(hub_name=hub), app)
     if start:
         await engine.start()
     try:
@@ -270,3 +278,46 @@ async def test_an_episode_that_only_waits_is_written_with_the_next_and_a_crash_r
         assert kinds.count(EventType.TaskCompleted) == 2
     # Both ran again after the crash: the first's result had not been written.
     assert counting.started == {("Greet", '"a"'): 2, ("Greet", '"b"'): 2}
+
+
+class FailsOnce:
+    """A task hub store whose next history write, once `armed`, fails as a storage hiccup would."""
+
+    def __init__(self, store: TaskHubStore) -> None:
+        self.store = store
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def append_history(self, *args: Any, **kwargs: Any) -> None:
+        if self.armed:
+            self.armed = False
+            raise ConnectionError("the storage service did not answer")
+        await self.store.append_history(*args, **kwargs)
+
+
+@run_async
+async def test_a_failed_checkpoint_keeps_the_episode_still_waiting_to_be_written(
+    storage_connection_string: str, hub: str, function_app: FunctionApp
+) -> None:
+    release = asyncio.Event()
+    counting = CountingActivities(function_app, hold=("Greet", '"b"'), release=release)
+    store = FailsOnce(await TableTaskHubStore.open(storage_connection_string, hub))
+    engine = Engine(store, EngineOptions(hub_name=hub), counting)
+    await engine.start()
+    try:
+        await engine.start_new("Pair", "pair", json.dumps(json.dumps(["a", "b"])))
+        # The answer of "a" waits in memory to be written with the episode "b" brings, and
+        # writing that one fails once: the retry must still know what "a" answered.
+        await poll(engine, "pair", lambda r: r.custom_status == '"Hello a"')
+        store.armed = True
+        release.set()
+        record = await poll(engine, "pair", finished)
+        assert not store.armed
+        assert record.output == '["Hello a", "Hello b"]'
+        kinds = [e["EventType"] for e in (await store.load_history("pair")).events]
+        assert kinds.count(EventType.TaskCompleted) == 2
+    finally:
+        await engine.stop()
+    assert counting.started == {("Greet", '"a"'): 1, ("Greet", '"b"'): 1}

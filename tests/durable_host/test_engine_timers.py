@@ -1,13 +1,14 @@
 """Durable timers on the engine, on virtual time: what the real host does with them, in no time.
 
-The same features over HTTP and Azurite are in test_engine_orchestrations.py; these are the ones
-whose subject is time itself.
+The other orchestration features, over HTTP and Azurite, are in test_engine_orchestrations.py;
+these are the ones whose subject is time itself.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from durable_host.history import EventType
 from durable_host.testing import DurableTestEnv
 from tests.durable_host.conftest import APPS
 
@@ -76,3 +77,21 @@ async def test_an_orchestrator_that_returns_with_a_timer_pending_runs_until_it_f
     assert (
         kinds.index("EventRaised") < kinds.index("TimerFired") < kinds.index("ExecutionCompleted")
     )
+
+
+async def test_a_message_that_changes_nothing_does_not_lose_an_episode_not_yet_written() -> None:
+    # The approval only waits for the timer, so its episode is written with the timer's. A resume
+    # of the running instance in between changes nothing, and writes nothing either.
+    async with DurableTestEnv(APP, start_time=T0, auto_advance=False) as env:
+        instance = await env.start("Approval", {"seconds": 8, "cancel": False})
+        await env.wait_for(instance, "Running")
+        await env.raise_event(instance, "Approve", {"by": "Ida"}, json_body=True)
+        await env.settle()
+        await env.resume(instance)
+        await env.settle()
+        await env.advance(timedelta(seconds=8))
+        status = await env.wait_for(instance, "Completed")
+        stored = [e["EventType"] for e in (await env.engine.store.load_history(instance)).events]
+    assert status.output == {"approved": {"by": "Ida"}}
+    assert stored.count(EventType.EventRaised) == 1
+    assert stored[-2:] == [EventType.ExecutionCompleted, EventType.OrchestratorCompleted]
