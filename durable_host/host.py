@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Final, Literal
 
 from durable_host import azurite
 from durable_host.app import FunctionApp
@@ -41,34 +42,42 @@ STORAGE_SETTING = "AzureWebJobsStorage"
 TABLE_STORAGE = "table"
 MEMORY_STORAGE = "memory"
 STORAGE_KINDS = (TABLE_STORAGE, MEMORY_STORAGE)
+# A `port` for LocalHost: a free loopback port when a function binds a durableClient (whose SDK
+# client speaks HTTP to the host), else no HTTP at all.
+IF_CLIENTS: Final = "if-clients"
 
 
 class LocalHost:
     """Runs the app in `app_dir` until exit; `.base_url`, `.port` (the bound one, when 0 was asked
     for), `.app`, `.engine` and `.clock` are set once entered.
 
-    `port=None` serves no HTTP at all (the test kit calls functions in-process). `store` gives a
-    task hub store to use instead of opening one (a test keeps one across hosts to restart);
-    `invoker` wraps the loaded app for the engine (the test kit replaces activities with it).
+    `port=None` serves no HTTP at all (the test kit calls functions in-process), and
+    `port=IF_CLIENTS` a free port only when the app needs one. `settings` are app settings put in
+    the environment while the host runs, over local.settings.json's Values. `store` gives a task
+    hub store to use instead of opening one (a test keeps one across hosts to restart); `invoker`
+    wraps the loaded app for the engine (the test kit replaces activities with it).
     """
 
     def __init__(
         self,
         app_dir: Path,
-        port: int | None = 7071,
+        port: int | Literal["if-clients"] | None = 7071,
         host: str = "127.0.0.1",
         connection_string: str | None = None,
         hub_name: str | None = None,
         storage: str = TABLE_STORAGE,
         virtual_time: bool = False,
         virtual_start: datetime | None = None,
+        auto_advance: bool = True,
+        settings: Mapping[str, str] | None = None,
         store: TaskHubStore | None = None,
         invoker: Callable[[FunctionApp], FunctionInvoker] | None = None,
     ) -> None:
         if storage not in STORAGE_KINDS:
             raise ConfigError(f"storage must be one of {', '.join(STORAGE_KINDS)}, not {storage!r}")
         self.app_dir = app_dir
-        self.port = port
+        self.port: int | None = None if isinstance(port, str) else port
+        self._port_if_clients = port == IF_CLIENTS
         self.host = host
         self.connection_string = connection_string
         self.hub_name = hub_name
@@ -77,8 +86,11 @@ class LocalHost:
         self.skipped_settings: list[str] = []
         self.tracker = WorkTracker()
         self.clock: Clock = (
-            VirtualClock(self.tracker, virtual_start) if virtual_time else SystemClock()
+            VirtualClock(self.tracker, virtual_start, auto_advance)
+            if virtual_time
+            else SystemClock()
         )
+        self._settings = dict(settings or {})
         self._given_store = store
         self._wrap_invoker = invoker
         self._previous_environment: dict[str, str | None] = {}
@@ -127,7 +139,10 @@ class LocalHost:
             raise ConfigError(f"{self.app_dir}: no such app folder")
         app_dir = self.app_dir.resolve()
         local = read_local_settings(app_dir)
-        self._previous_environment = {name: os.environ.get(name) for name in local.values}
+        self._previous_environment = {
+            name: os.environ.get(name) for name in [*self._settings, *local.values]
+        }
+        os.environ.update(self._settings)
         self.skipped_settings = apply_values(local.values, os.environ)
         for name in self.skipped_settings:
             log.warning(
@@ -139,6 +154,8 @@ class LocalHost:
         hub_name = resolve_hub_name(self.hub_name, settings)
         self._app = FunctionApp.load(app_dir, settings)
         self._app.tracker = self.tracker
+        if self._port_if_clients:
+            self.port = 0 if self._binds_durable_client() else None
         self._warn_about_other_hubs(hub_name)
         self._say_keys_are_not_checked()
         if self.port and not port_is_free(self.host, self.port):
@@ -197,6 +214,13 @@ class LocalHost:
                 ", ".join(keyed),
                 "" if len(keyed) > 1 else "s",
             )
+
+    def _binds_durable_client(self) -> bool:
+        return any(
+            binding.type == "durableClient"
+            for spec in self.app.functions.values()
+            for binding in spec.inputs
+        )
 
     def _warn_about_other_hubs(self, hub_name: str) -> None:
         """A durableClient binding naming another task hub works on the real host; here every

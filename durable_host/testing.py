@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,7 +44,7 @@ from durable_host.clock import VirtualClock
 from durable_host.contracts import FunctionInvocationError, FunctionKind
 from durable_host.engine import Engine
 from durable_host.history import TERMINAL_STATUSES, EventType
-from durable_host.host import MEMORY_STORAGE, LocalHost
+from durable_host.host import IF_CLIENTS, MEMORY_STORAGE, LocalHost
 from durable_host.management import parse_json_text, public_history
 from durable_host.server import call_http_function
 from durable_host.store import InstanceRecord, TaskHubStore
@@ -246,19 +245,12 @@ class DurableTestEnv:
         self._statuses: dict[str, list[InstanceStatus]] = {}
         self._host: LocalHost | None = None
         self._store: TaskHubStore | None = None
-        self._saved_environment: dict[str, str | None] = {}
         self._changed = asyncio.Event()
 
     # lifecycle
 
     async def __aenter__(self) -> DurableTestEnv:
-        self._saved_environment = {name: os.environ.get(name) for name in self.settings}
-        os.environ.update(self.settings)
-        try:
-            await self._start_host(self.start_time)
-        except BaseException:
-            self._restore_environment()
-            raise
+        await self._start_host(self.start_time)
         return self
 
     async def __aexit__(
@@ -267,10 +259,7 @@ class DurableTestEnv:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        try:
-            await self._stop_host()
-        finally:
-            self._restore_environment()
+        await self._stop_host()
         if exc is None:
             self.raise_failures()
 
@@ -284,16 +273,16 @@ class DurableTestEnv:
     async def _start_host(self, start_time: datetime | None) -> None:
         host = LocalHost(
             self.app_dir,
-            port=0 if self._wants_server() else None,
+            port=IF_CLIENTS if self.serve is None else 0 if self.serve else None,
             hub_name=self.hub_name,
             storage=self.storage,
             virtual_time=self.virtual_time,
             virtual_start=start_time,
+            auto_advance=self.auto_advance,
+            settings=self.settings,
             store=self._store,
             invoker=lambda app: _TestInvoker(self, app),
         )
-        if isinstance(host.clock, VirtualClock) and not self.auto_advance:
-            host.clock.auto_advance = False
         await host.__aenter__()
         self._host = host
         if self.storage == MEMORY_STORAGE:
@@ -308,25 +297,6 @@ class DurableTestEnv:
         host, self._host = self._host, None
         if host is not None:
             await host.__aexit__(None, None, None)
-
-    def _wants_server(self) -> bool:
-        if self.serve is not None:
-            return self.serve
-        app = FunctionApp.load(self.app_dir)
-        app.close()
-        return any(
-            binding.type == "durableClient"
-            for spec in app.functions.values()
-            for binding in spec.inputs
-        )
-
-    def _restore_environment(self) -> None:
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
 
     @property
     def host(self) -> LocalHost:

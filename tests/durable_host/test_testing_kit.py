@@ -6,6 +6,8 @@ Everything runs in-process on the in-memory task hub and the virtual clock: no A
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -254,3 +256,39 @@ async def test_replacing_an_activity_the_app_does_not_have_is_refused() -> None:
     with pytest.raises(ValueError, match=r"no activity of that name .*Greet"):
         async with DurableTestEnv(ORCHESTRATIONS, activities={"Gret": lambda value: value}):
             pass
+
+
+async def test_an_app_reading_its_settings_at_import_loads_with_settings_on_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module that reads a setting as it is imported needs local.settings.json applied first,
+    # and the env's own settings win over it, as the environment does for Core Tools.
+    monkeypatch.delenv("GREETING", raising=False)
+    monkeypatch.delenv("PUNCTUATION", raising=False)
+    app = write_app(
+        tmp_path / "greeting",
+        {
+            "Greet": (
+                ACTIVITY_JSON,
+                "import os\n"
+                "GREETING = os.environ['GREETING'] + os.environ['PUNCTUATION']\n"
+                "def main(value):\n"
+                "    return f'{GREETING} {value}'\n",
+            ),
+            "Hello": (
+                ORCHESTRATOR_JSON,
+                "import azure.durable_functions as df\n"
+                "def orchestrator(context):\n"
+                "    return (yield context.call_activity('Greet', 'Tokyo'))\n"
+                "main = df.Orchestrator.create(orchestrator)\n",
+            ),
+        },
+    )
+    values = {"GREETING": "hello", "PUNCTUATION": "."}
+    (app / "local.settings.json").write_text(json.dumps({"Values": values}))
+    async with DurableTestEnv(app, settings={"PUNCTUATION": "!"}) as env:
+        instance = await env.start("Hello")
+        status = await env.wait_for(instance, "Completed")
+    assert status.output == "hello! Tokyo"
+    # Neither local.settings.json nor the env's settings outlive the env.
+    assert "GREETING" not in os.environ and "PUNCTUATION" not in os.environ
