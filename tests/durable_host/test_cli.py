@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from durable_host import azurite
+from tests.conftest import PROJECT_ROOT
 from tests.http_client import call, wait_for
 
 from .conftest import APPS, write_app
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HTTP_FUNCTION = (
     "import azure.functions as func\n\n\n"
     "def main(req: func.HttpRequest) -> func.HttpResponse:\n"

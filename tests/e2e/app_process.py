@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from durable_host.azurite import free_port
+from tests.conftest import PROJECT_ROOT
 from tests.http_client import call, wait_for
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DURABLE_HOST = "durable_host"
 CORE_TOOLS = "core_tools"
 HOSTS = (DURABLE_HOST, CORE_TOOLS)
