@@ -74,26 +74,13 @@ class TableIdentity:
 
 @dataclass(frozen=True)
 class Settings:
-    """Exactly one of `storage_connection` (a connection string) and `table_identity`."""
+    """`storage`: how to reach the ledgers' tables, a connection string or an identity."""
 
-    storage_connection: str | None = None
+    storage: str | TableIdentity
     table_prefix: str = "Saga"
     demo_data: bool = False
     policy: SagaPolicy = field(default_factory=SagaPolicy)
     faults: FaultPlan = field(default_factory=FaultPlan)
-    table_identity: TableIdentity | None = None
-
-    def __post_init__(self) -> None:
-        if (self.storage_connection is None) == (self.table_identity is None):
-            raise ValueError("Settings takes exactly one of storage_connection and table_identity")
-
-    @property
-    def storage(self) -> str | TableIdentity:
-        """How to reach the ledgers' tables: a connection string or an identity."""
-        if self.table_identity is not None:
-            return self.table_identity
-        assert self.storage_connection is not None  # __post_init__ holds one of the two
-        return self.storage_connection
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -107,8 +94,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             "must be 1-54 letters or digits, starting with a letter (it prefixes table names)",
         )
     return Settings(
-        storage_connection=storage if isinstance(storage, str) else None,
-        table_identity=storage if isinstance(storage, TableIdentity) else None,
+        storage=storage,
         table_prefix=prefix,
         demo_data=_flag(environ, "SAGA_DEMO_DATA"),
         policy=_policy(environ),

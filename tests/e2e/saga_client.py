@@ -42,7 +42,7 @@ class SagaApp:
         self.running = running
         self.config = config
         self.ledgers: Ledgers = open_ledgers(
-            Settings(storage_connection=config.storage, table_prefix=config.table_prefix)
+            Settings(storage=config.storage, table_prefix=config.table_prefix)
         )
 
     def url(self, path: str) -> str:

@@ -23,9 +23,7 @@ OrderFactory = Callable[..., PricedOrder]
 
 @pytest.fixture
 def ledger_settings(storage_connection_string: str, unique_name: str) -> Settings:
-    return Settings(
-        storage_connection=storage_connection_string, table_prefix=unique_name, demo_data=True
-    )
+    return Settings(storage=storage_connection_string, table_prefix=unique_name, demo_data=True)
 
 
 @pytest.fixture
@@ -79,13 +77,16 @@ def storage_requests() -> StorageRequests:
 
 @pytest.fixture
 def counted_ledgers(
-    opened_ledgers: Ledgers, ledger_settings: Settings, storage_requests: StorageRequests
+    opened_ledgers: Ledgers,
+    ledger_settings: Settings,
+    storage_connection_string: str,
+    storage_requests: StorageRequests,
 ) -> Ledgers:
     """The ledgers of `opened_ledgers`, through table clients that log to `storage_requests`."""
 
     def table(name: str) -> TableClient:
         return TableClient.from_connection_string(
-            ledger_settings.storage_connection,
+            storage_connection_string,
             ledger_settings.table_prefix + name,
             raw_response_hook=storage_requests,
         )

@@ -18,7 +18,7 @@ STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 def test_defaults_need_only_the_storage_connection() -> None:
     settings = load_settings(STORAGE)
 
-    assert settings.storage_connection == "UseDevelopmentStorage=true"
+    assert settings.storage == "UseDevelopmentStorage=true"
     assert settings.table_prefix == "Saga"
     assert settings.demo_data is False
     assert settings.policy == SagaPolicy()

@@ -19,8 +19,6 @@ def test_a_connection_string_is_used_as_before() -> None:
     settings = load_settings({"AzureWebJobsStorage": CONNECTION})
 
     assert settings.storage == CONNECTION
-    assert settings.storage_connection == CONNECTION
-    assert settings.table_identity is None
 
 
 def test_a_connection_string_wins_over_identity_settings_as_on_the_host() -> None:
@@ -39,7 +37,6 @@ def test_an_account_name_means_its_public_azure_table_endpoint() -> None:
     settings = load_settings({"AzureWebJobsStorage__accountName": "shopledgers"})
 
     assert settings.storage == TableIdentity("https://shopledgers.table.core.windows.net")
-    assert settings.storage_connection is None
 
 
 def test_a_table_service_uri_is_used_as_given_and_wins_over_the_account_name() -> None:
@@ -144,16 +141,6 @@ def test_a_bad_identity_setting_is_refused_by_name(setting: str, value: str, pro
     assert caught.value.setting == setting
 
 
-def test_settings_take_exactly_one_way_to_reach_storage() -> None:
-    with pytest.raises(ValueError, match="exactly one"):
-        Settings()
-    with pytest.raises(ValueError, match="exactly one"):
-        Settings(
-            storage_connection=CONNECTION,
-            table_identity=TableIdentity("https://shopledgers.table.core.windows.net"),
-        )
-
-
 def test_the_table_client_for_an_identity_uses_its_endpoint_and_default_credential() -> None:
     settings = load_settings(
         {"AzureWebJobsStorage__accountName": "shopledgers", "AzureWebJobsStorage__clientId": CLIENT}
@@ -182,7 +169,7 @@ def test_credential_managedidentity_uses_the_managed_identity_alone() -> None:
 def test_the_table_client_for_a_connection_string_signs_with_the_account_key(
     storage_connection_string: str,
 ) -> None:
-    service = table_service(Settings(storage_connection=storage_connection_string))
+    service = table_service(Settings(storage=storage_connection_string))
 
     assert isinstance(service.credential, AzureNamedKeyCredential)
     assert service.credential.named_key.name == "devstoreaccount1"

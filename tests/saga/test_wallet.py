@@ -182,10 +182,10 @@ def test_money_is_conserved_under_concurrent_charges_and_refunds(
 
 @pytest.mark.usefixtures("opened_ledgers")
 def test_a_step_that_keeps_losing_races_raises_a_transient_error(
-    ledger_settings: Settings,
+    ledger_settings: Settings, storage_connection_string: str
 ) -> None:
     table = TableClient.from_connection_string(
-        ledger_settings.storage_connection, f"{ledger_settings.table_prefix}Wallets"
+        storage_connection_string, f"{ledger_settings.table_prefix}Wallets"
     )
     table.create_entity({"PartitionKey": "zed", "RowKey": "taken"})
     tries = 0
