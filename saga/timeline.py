@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from saga.models import from_json_text
 from saga.workflow import FORWARD_ACTIVITY, OPERATOR_DECISION, ROLLBACK_ACTIVITY, Step
 
 MAX_DETAIL_CHARS = 500
@@ -164,13 +165,13 @@ class _Builder:
             self._event_raised(event, at)
         elif kind == "ExecutionTerminated":
             self.ended = at
-            self.marks.append(Mark(at, "terminated", _text(_json(event.get("Input")))))
+            self.marks.append(Mark(at, "terminated", _text(from_json_text(event.get("Input")))))
         elif kind == "ExecutionCompleted":
             self.ended = at
             status = str(event.get("OrchestrationStatus") or "Completed").lower()
             if status == "terminated" and any(m.kind == status for m in self.marks):
                 return  # DurableTask closes a terminated instance with this event too
-            detail = _text(_json(event.get("Result"))) if status != "completed" else None
+            detail = _text(from_json_text(event.get("Result"))) if status != "completed" else None
             self.marks.append(Mark(at, status, detail))
         elif kind in ("ExecutionSuspended", "ExecutionResumed"):
             state = "suspended" if kind == "ExecutionSuspended" else "resumed"
@@ -286,7 +287,7 @@ def _activity_moments(lanes: Iterable[Lane], open_end: datetime) -> Iterable[dat
 
 def answer_status(result: Any) -> tuple[AttemptStatus, str | None]:
     """A step's answer is `{"ok": bool, "reason": str | null}`; ok false is a refusal."""
-    answer = _json(result)
+    answer = from_json_text(result)
     if isinstance(answer, dict):
         reason = answer.get("reason")
         detail = _text(reason) if reason else None
@@ -392,21 +393,11 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    """History members arrive parsed, or as JSON text when the host kept them as strings."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def unwrapped(value: Any) -> Any:
     """What the Python client handed the host (an input, an event's data) as the document it
     sent: the client sends JSON text, which the host keeps as a JSON string, so the status API
     shows a string holding JSON."""
-    return _json(_json(value))
+    return from_json_text(from_json_text(value))
 
 
 def _text(value: Any) -> str | None:

@@ -7,7 +7,6 @@ the ledgers; nothing here does I/O.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +15,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from saga.inventory import CatalogItem, OrderRecord
-from saga.models import CENT, Attention, SagaInput, SagaProgress, SagaResult, SagaSteps
+from saga.models import (
+    CENT,
+    Attention,
+    SagaInput,
+    SagaProgress,
+    SagaResult,
+    SagaSteps,
+    from_json_text,
+)
 from saga.wallet import PaymentRecord, Wallet
 from saga.workflow import Stage
 
@@ -162,11 +169,7 @@ def _timestamp(moment: datetime | None) -> str | None:
 
 def parsed(model: type[M], value: Any) -> M | None:
     """`value` (JSON text, or already parsed) as `model`, or None when it is not one."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
+    value = from_json_text(value)
     if value is None:
         return None
     try:

@@ -29,13 +29,14 @@ after the saga decided.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
+
+from saga.models import from_json_text
 
 K = TypeVar("K", bound=Hashable)
 
@@ -142,9 +143,4 @@ def external_event(context: df.DurableOrchestrationContext, name: str) -> Waitin
     return its payload. The Python client raises an event's data as JSON text, the HTTP API as
     parsed JSON: either arrives here as the parsed value."""
     payload = yield context.wait_for_external_event(name)
-    if isinstance(payload, str):
-        try:
-            return json.loads(payload)
-        except ValueError:
-            return payload
-    return payload
+    return from_json_text(payload)
