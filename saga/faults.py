@@ -87,6 +87,8 @@ class FaultPlan:
     stall_seconds: Mapping[str, float] = field(default_factory=_empty)
     first_failures: Mapping[str, float] = field(default_factory=_empty)
     chance: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    # How a stall waits: the real clock, unless a test records the waits instead.
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     _calls: Counter[tuple[str, str]] = field(
         default_factory=Counter, compare=False, repr=False, init=False
     )
@@ -99,7 +101,7 @@ class FaultPlan:
         faults applied."""
         stall = self.stall_seconds.get(activity, 0.0)
         if stall:
-            time.sleep(stall)  # a deliberate stall, standing in for a slow dependency
+            self.sleep(stall)  # a deliberate stall, standing in for a slow dependency
         failures = self.first_failures.get(activity, 0)
         if failures:
             with self._lock:
