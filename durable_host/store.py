@@ -174,7 +174,9 @@ class TaskHubStore(Protocol):
         custom_status: str | None = None,
     ) -> None:
         """Write `events` at positions first_sequence.. of the execution, with the custom status
-        as of them, all or nothing as far as a reader can tell (a new execution starts at 0)."""
+        as of them, all or nothing as far as a reader can tell (a new execution starts at 0).
+        `first_sequence` must be the count already written: the memory store refuses a gap, and
+        the table store, which cannot see one without a read per checkpoint, trusts the caller."""
         ...
 
     async def add_message(
