@@ -49,6 +49,6 @@ def test_every_http_trigger_requires_a_function_key() -> None:
         if str(trigger.get("authLevel", "")).lower() != "function"
     ]
     assert not not_keyed, (
-        'set "authLevel": "function" on every httpTrigger (see README, "Keys on Azure"): '
+        'set "authLevel": "function" on every httpTrigger (docs/deployment.md, "Keys on Azure"): '
         + "; ".join(not_keyed)
     )
