@@ -26,8 +26,8 @@ from pathlib import Path
 from durable_host.azurite import AzuriteError
 from durable_host.config import DEFAULT_PORT, StartupError, read_local_settings
 from durable_host.contracts import FunctionKind
+from durable_host.function_spec import FunctionSpec
 from durable_host.host import STORAGE_KINDS, TABLE_STORAGE, LocalHost
-from durable_host.loader import FunctionSpec
 
 INDENT = " " * 8
 
@@ -35,7 +35,8 @@ INDENT = " " * 8
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m durable_host",
-        description="Run an Azure Durable Functions app (Python, v1 model) without Core Tools.",
+        description="Run an Azure Durable Functions app (Python, v1 or v2 programming model) "
+        "without Core Tools.",
     )
     parser.add_argument("--app-dir", type=Path, default=Path("."), help="the Function App folder")
     parser.add_argument(

@@ -28,7 +28,8 @@ from durable_host import bindings
 from durable_host.clock import WorkTracker
 from durable_host.config import HostSettings, read_host_settings
 from durable_host.contracts import ActivityError, FunctionInvocationError, FunctionKind
-from durable_host.loader import FunctionSpec, load_functions
+from durable_host.function_spec import FunctionSpec
+from durable_host.loader import load_functions
 from durable_host.routing import Route, RouteTable
 
 log = logging.getLogger("durable_host.functions")
@@ -49,7 +50,9 @@ class FunctionApp:
         self.app_dir = app_dir
         self.settings = settings
         self.functions = dict(functions)
-        self._by_lower_name = {name.lower(): spec for name, spec in self.functions.items()}
+        # By the name the host invokes each by: the route's function, or the orchestrator or
+        # activity name the Durable extension registered.
+        self._by_lower_name = {spec.durable_name.lower(): spec for spec in self.functions.values()}
         self.routes = RouteTable(
             Route(spec.name, spec.route, spec.methods)
             for spec in self.functions.values()
@@ -147,8 +150,8 @@ class FunctionApp:
         spec = self._require(name, FunctionKind.ORCHESTRATOR)
         if spec.is_async:
             raise FunctionInvocationError(
-                f"Orchestrator function '{spec.name}' is a coroutine function; orchestrators "
-                "are generator functions wrapped by df.Orchestrator.create"
+                f"Orchestrator function '{spec.durable_name}' is a coroutine function; "
+                "orchestrators are generator functions wrapped by df.Orchestrator.create"
             )
         try:
             trigger = bindings.orchestration_context(context_json)
@@ -162,7 +165,8 @@ class FunctionApp:
             if OUT_OF_PROC_DATA in message:
                 return message.split(OUT_OF_PROC_DATA, 1)[1]
             raise FunctionInvocationError(
-                f"Orchestrator function '{spec.name}' failed: {type(error).__name__}: {message}"
+                f"Orchestrator function '{spec.durable_name}' failed: "
+                f"{type(error).__name__}: {message}"
             ) from error
 
     async def run_activity(self, name: str, input_text: str) -> str:
@@ -172,7 +176,7 @@ class FunctionApp:
             result, _ = await self._invoke(spec, {spec.trigger.name: value})
             return bindings.activity_output(result)
         except Exception as error:
-            raise activity_error(spec.name, error) from error
+            raise activity_error(spec.durable_name, error) from error
 
     # HTTP
 
@@ -201,7 +205,7 @@ class FunctionApp:
             raise FunctionInvocationError(f"The function '{name}' doesn't exist in {self.app_dir}")
         if spec.kind is not kind:
             raise FunctionInvocationError(
-                f"The function '{spec.name}' is of kind {spec.kind}, not {kind}"
+                f"The function '{spec.durable_name}' is of kind {spec.kind}, not {kind}"
             )
         return spec
 

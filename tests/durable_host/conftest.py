@@ -36,6 +36,22 @@ def write_app(
     return app_dir
 
 
+def write_v2_app(
+    app_dir: Path,
+    script: str,
+    modules: Mapping[str, str] | None = None,
+    host_json: dict[str, Any] | None = None,
+) -> Path:
+    """Write a v2 app: host.json, function_app.py and other modules by file name."""
+    app_dir.mkdir(parents=True, exist_ok=True)
+    (app_dir / "host.json").write_text(json.dumps(host_json or HOST_JSON))
+    (app_dir / "function_app.py").write_text(script)
+    for name, text in (modules or {}).items():
+        (app_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (app_dir / name).write_text(text)
+    return app_dir
+
+
 @contextmanager
 def serve(
     app_dir: Path, connection_string: str, hub_name: str, startup_timeout: float = 60.0

@@ -21,7 +21,7 @@ from durable_host import azurite
 from tests.conftest import PROJECT_ROOT
 from tests.http_client import call, wait_for
 
-from .conftest import APPS, write_app
+from .conftest import APPS, write_app, write_v2_app
 
 HTTP_FUNCTION = (
     "import azure.functions as func\n\n\n"
@@ -164,6 +164,51 @@ def test_malformed_function_json_is_one_clear_error(cli: StartCli) -> None:
     assert str(APPS / "bad_function_json" / "Broken" / "function.json") in errors
     assert "not valid JSON" in errors
     assert "Traceback" not in errors
+    assert running.output() == ""
+
+
+V2_HELLO = (
+    "import azure.durable_functions as df\n\n"
+    "app = df.DFApp()\n\n\n"
+    "@app.activity_trigger(input_name='city')\n"
+    "def say_hello(city: str) -> str:\n"
+    "    return city\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        (
+            "import",
+            "function_app.py: cannot import: ModuleNotFoundError: No module named 'nowhere'",
+        ),
+        ("duplicate", "Function say_hello does not have a unique function name"),
+        ("mixed", "function_app.py (the v2 programming model) sits next to function.json"),
+        ("neither", "no functions to run: neither function_app.py"),
+    ],
+)
+def test_a_v2_app_with_a_mistake_is_one_clear_error(
+    cli: StartCli, tmp_path: Path, mistake: str, message: str
+) -> None:
+    script = {
+        "import": "import nowhere\n" + V2_HELLO,
+        "duplicate": V2_HELLO
+        + "\n\n@app.function_name('say_hello')\n"
+        + "@app.activity_trigger(input_name='city')\n"
+        + "def greet(city: str) -> str:\n"
+        + "    return city\n",
+    }.get(mistake, V2_HELLO)
+    write_v2_app(tmp_path, script)
+    if mistake == "mixed":
+        write_app(tmp_path, {"Legacy": ({"bindings": PING_BINDINGS}, HTTP_FUNCTION)})
+    elif mistake == "neither":
+        (tmp_path / "function_app.py").unlink()
+    running = cli(tmp_path, "--storage", "memory")
+    assert finished(running) == 1
+    errors = running.errors()
+    assert message in errors
+    assert errors.count("durable_host: ") == 1 and "Traceback" not in errors
     assert running.output() == ""
 
 

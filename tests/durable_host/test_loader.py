@@ -249,6 +249,18 @@ def test_function_names_differing_only_in_case_clash(tmp_path: Path) -> None:
     assert "case-insensitive and 'Hello' already exists" in only_problem(tmp_path)
 
 
+def test_an_invalid_function_name_is_refused(tmp_path: Path) -> None:
+    write_app(tmp_path, {"host": ({"bindings": HTTP_BINDINGS}, HTTP_MAIN)})
+    assert "'host' is not a valid function name" in only_problem(tmp_path)
+
+
+def test_a_folder_with_neither_programming_model_is_refused(tmp_path: Path) -> None:
+    write_app(tmp_path, {})
+    problem = only_problem(tmp_path)
+    assert "no functions to run: neither function_app.py" in problem
+    assert "nor any */function.json folder" in problem
+
+
 def test_local_settings_values_and_port_are_read(tmp_path: Path) -> None:
     settings = {"Values": {"A": "1", "N": 5, "EMPTY": None}, "Host": {"LocalHttpPort": 7072}}
     (tmp_path / "local.settings.json").write_text(json.dumps(settings))
