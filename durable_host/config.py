@@ -56,6 +56,14 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
+        if error.msg == "Extra data":
+            # The Functions host parses host.json with JObject.Parse, which refuses it too
+            # ("Unable to parse host configuration file").
+            raise ConfigError(
+                f"{path}: not valid JSON: a second JSON value starts at line {error.lineno} "
+                f"column {error.colno}, after the first one ended; the file must hold exactly "
+                "one object (two objects back to back? keep one)"
+            ) from None
         raise ConfigError(
             f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None

@@ -186,6 +186,7 @@ V2_HELLO = (
         ("duplicate", "Function say_hello does not have a unique function name"),
         ("mixed", "function_app.py (the v2 programming model) sits next to function.json"),
         ("neither", "no functions to run: neither function_app.py"),
+        ("host.json", "host.json: not valid JSON: a second JSON value starts at line 1 column 19"),
     ],
 )
 def test_a_v2_app_with_a_mistake_is_one_clear_error(
@@ -204,6 +205,8 @@ def test_a_v2_app_with_a_mistake_is_one_clear_error(
         write_app(tmp_path, {"Legacy": ({"bindings": PING_BINDINGS}, HTTP_FUNCTION)})
     elif mistake == "neither":
         (tmp_path / "function_app.py").unlink()
+    elif mistake == "host.json":
+        (tmp_path / "host.json").write_text('{"version": "2.0"}{"version": "2.0"}')
     running = cli(tmp_path, "--storage", "memory")
     assert finished(running) == 1
     errors = running.errors()

@@ -203,6 +203,17 @@ def test_host_json_problems_name_the_file(tmp_path: Path) -> None:
         read_host_settings(tmp_path)
 
 
+def test_a_host_json_with_two_objects_back_to_back_is_refused(tmp_path: Path) -> None:
+    # As in the Durable SDK's samples-v2/function_chaining; the Functions host refuses it too.
+    first = json.dumps({"version": "2.0"}, indent=2)
+    (tmp_path / "host.json").write_text(first + json.dumps({"version": "2.0"}, indent=2))
+    with pytest.raises(ConfigError) as refused:
+        read_host_settings(tmp_path)
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'host.json'}: not valid JSON: a second JSON value")
+    assert "line 3 column 2" in message and "exactly one object" in message
+
+
 def test_host_json_settings_are_read() -> None:
     settings = read_host_settings(APPS / "http_app")
     assert settings.route_prefix == "api"
