@@ -18,6 +18,12 @@ APPS = Path(__file__).resolve().parent / "apps"
 HOST_JSON = {"version": "2.0", "extensions": {"http": {"routePrefix": "api"}}}
 
 
+def twins(name: str) -> list[Any]:
+    """A v1 test app and its v2 twin (`{name}_v2`, the same functions in function_app.py), as
+    pytest params, so one test holds both programming models to the same answers."""
+    return [pytest.param(APPS / name, id="v1"), pytest.param(APPS / f"{name}_v2", id="v2")]
+
+
 def write_app(
     app_dir: Path,
     functions: Mapping[str, tuple[dict[str, Any] | str, str]],

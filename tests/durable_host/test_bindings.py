@@ -18,12 +18,17 @@ from durable_host.engine import Engine, EngineOptions
 from durable_host.management import client_binding_payload
 from durable_host.table_store import TableTaskHubStore
 
-from .conftest import APPS
+from .conftest import twins
+
+# Where each twin's functions live, as the worker reports them: a v1 function's folder, and for a
+# v2 function the folder of the file that defines it.
+CONTEXT_FOLDER = {"http_app": "WithContext", "http_app_v2": "http_app_v2"}
+FAILS_SOURCE = {"http_app": "Fails/__init__.py", "http_app_v2": "http_app_v2/function_app.py"}
 
 
-@pytest.fixture(scope="module")
-def app() -> Iterator[FunctionApp]:
-    loaded = FunctionApp.load(APPS / "http_app")
+@pytest.fixture(scope="module", params=twins("http_app"))
+def app(request: pytest.FixtureRequest) -> Iterator[FunctionApp]:
+    loaded = FunctionApp.load(request.param)
     yield loaded
     loaded.close()
 
@@ -134,7 +139,8 @@ def test_async_functions_are_awaited(app: FunctionApp) -> None:
 def test_unbound_context_parameter_receives_the_invocation_context(app: FunctionApp) -> None:
     first = json.loads(http(app, "WithContext").body)
     second = json.loads(http(app, "WithContext").body)
-    assert (first["function_name"], first["folder"]) == ("WithContext", "WithContext")
+    folder = CONTEXT_FOLDER[app.app_dir.name]
+    assert (first["function_name"], first["folder"]) == ("WithContext", folder)
     assert first["thread_invocation_id"] == first["invocation_id"]
     assert str(uuid.UUID(first["invocation_id"])) == first["invocation_id"]
     assert first["invocation_id"] != second["invocation_id"]
@@ -174,7 +180,7 @@ def test_an_activity_that_raises_becomes_an_activity_error(app: FunctionApp) -> 
     )
     details = json.loads(error.details)
     assert details["Message"] == " ValueError: cannot handle {'order': 1}"
-    assert "Fails/__init__.py" in details["InnerException"]["RemoteStackTraceString"]
+    assert FAILS_SOURCE[app.app_dir.name] in details["InnerException"]["RemoteStackTraceString"]
 
 
 def test_the_orchestrator_returns_the_sdk_state(app: FunctionApp) -> None:

@@ -21,7 +21,7 @@ from durable_host import azurite
 from tests.conftest import PROJECT_ROOT
 from tests.http_client import call, wait_for
 
-from .conftest import APPS, write_app, write_v2_app
+from .conftest import APPS, twins, write_app, write_v2_app
 
 HTTP_FUNCTION = (
     "import azure.functions as func\n\n\n"
@@ -110,11 +110,12 @@ def finished(cli: Cli, timeout: float = 60) -> int:
     return cli.process.wait(timeout=timeout)
 
 
+@pytest.mark.parametrize("app_dir", twins("http_app"))
 def test_lists_functions_serves_and_stops_on_sigint(
-    cli: StartCli, storage_connection_string: str
+    cli: StartCli, storage_connection_string: str, app_dir: Path
 ) -> None:
     port = azurite.free_port()
-    running = cli(APPS / "http_app", "--port", str(port), storage=storage_connection_string)
+    running = cli(app_dir, "--port", str(port), storage=storage_connection_string)
     running.wait_until_started()
     lines = running.output().splitlines()
     assert "Functions:" in lines
@@ -301,11 +302,12 @@ def test_the_port_defaults_to_local_settings_host_local_http_port(
     assert running.stop(signal.SIGINT) == 0
 
 
+@pytest.mark.parametrize("app_dir", twins("http_slow"))
 def test_sigint_does_not_wait_for_a_long_running_activity(
-    cli: StartCli, storage_connection_string: str, tmp_path: Path
+    cli: StartCli, storage_connection_string: str, tmp_path: Path, app_dir: Path
 ) -> None:
     port = azurite.free_port()
-    running = cli(APPS / "http_slow", "--port", str(port), storage=storage_connection_string)
+    running = cli(app_dir, "--port", str(port), storage=storage_connection_string)
     running.wait_until_started()
     marker = tmp_path / "activity-started"
     reply = call(
@@ -338,11 +340,12 @@ def test_sigint_does_not_wait_for_a_long_running_activity(
     assert time.monotonic() - stopping < 15
 
 
+@pytest.mark.parametrize("twin", twins("orchestrations"))
 def test_memory_storage_and_virtual_time_run_without_an_emulator(
-    cli: StartCli, tmp_path: Path
+    cli: StartCli, tmp_path: Path, twin: Path
 ) -> None:
     app_dir = tmp_path / "app"
-    shutil.copytree(APPS / "orchestrations", app_dir)
+    shutil.copytree(twin, app_dir)
     before = [port for port in azurite.DEFAULT_PORTS if azurite.is_listening(port)]
     port = azurite.free_port()
     running = cli(app_dir, "--port", str(port), "--storage", "memory", "--virtual-time")

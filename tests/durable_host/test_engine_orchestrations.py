@@ -1,23 +1,23 @@
-"""Every orchestration feature, run by the real SDK on durable_host over HTTP against Azurite."""
+"""Every orchestration feature, run by the real SDK on durable_host over HTTP against Azurite, for
+a v1 app and its v2 twin alike."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.durable_host.conftest import serve
+from tests.durable_host.conftest import serve, twins
 from tests.durable_host.orchestration_client import ManagementClient, event_types
 
-APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 
-
-@pytest.fixture(scope="module")
-def client(storage_connection_string: str) -> Iterator[ManagementClient]:
+@pytest.fixture(scope="module", params=twins("orchestrations"))
+def client(
+    storage_connection_string: str, request: pytest.FixtureRequest
+) -> Iterator[ManagementClient]:
     hub = "Orch" + uuid.uuid4().hex[:10]
-    with serve(APP, storage_connection_string, hub) as host:
+    with serve(request.param, storage_connection_string, hub) as host:
         yield ManagementClient(host.base_url)
 
 

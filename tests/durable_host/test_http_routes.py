@@ -14,7 +14,7 @@ from durable_host.host import LocalHost
 from durable_host.routing import RouteTemplate, RouteTemplateError
 from tests.http_client import Reply, call, wait_for
 
-from .conftest import APPS, serve, write_app
+from .conftest import serve, twins, write_app
 
 
 @pytest.mark.parametrize(
@@ -60,9 +60,9 @@ def test_bad_route_templates(template: str, problem: str) -> None:
         RouteTemplate.parse(template)
 
 
-@pytest.fixture(scope="module")
-def host(storage_connection_string: str) -> Iterator[LocalHost]:
-    with serve(APPS / "http_app", storage_connection_string, "HttpRoutes") as running:
+@pytest.fixture(scope="module", params=twins("http_app"))
+def host(storage_connection_string: str, request: pytest.FixtureRequest) -> Iterator[LocalHost]:
+    with serve(request.param, storage_connection_string, "HttpRoutes") as running:
         yield running
 
 
@@ -195,11 +195,15 @@ def test_local_settings_values_leave_the_environment_with_the_host(
     assert setting not in os.environ
 
 
+@pytest.mark.parametrize("app_dir", twins("http_app"))
 def test_an_existing_environment_variable_wins_over_local_settings(
-    storage_connection_string: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+    storage_connection_string: str,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    app_dir: Path,
 ) -> None:
     monkeypatch.setenv("FUNCTIONS_WORKER_RUNTIME", "from-environment")
-    with serve(APPS / "http_app", storage_connection_string, unique_name) as running:
+    with serve(app_dir, storage_connection_string, unique_name) as running:
         assert get(running, "/api/settings/FUNCTIONS_WORKER_RUNTIME").body == b"from-environment"
         assert "FUNCTIONS_WORKER_RUNTIME" in running.skipped_settings
 

@@ -6,23 +6,23 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.durable_host.conftest import serve
+from tests.durable_host.conftest import serve, twins
 from tests.durable_host.orchestration_client import JSON, ManagementClient
 from tests.http_client import Reply, call, wait_for
 
-APP = Path(__file__).resolve().parent / "apps" / "orchestrations"
 CONTINUATION = "x-ms-continuation-token"
 
 
-@pytest.fixture(scope="module")
-def client(storage_connection_string: str) -> Iterator[ManagementClient]:
+@pytest.fixture(scope="module", params=twins("orchestrations"))
+def client(
+    storage_connection_string: str, request: pytest.FixtureRequest
+) -> Iterator[ManagementClient]:
     hub = "Mgmt" + uuid.uuid4().hex[:10]
-    with serve(APP, storage_connection_string, hub) as host:
+    with serve(request.param, storage_connection_string, hub) as host:
         yield ManagementClient(host.base_url)
 
 

@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 
 from durable_host.testing import DurableTestEnv, NonDeterminismError, WaitTimeout
-from tests.durable_host.conftest import APPS, write_app
+from tests.durable_host.conftest import twins, write_app
 
-ORCHESTRATIONS = APPS / "orchestrations"
-HTTP_APP = APPS / "http_app"
 ORCHESTRATOR_JSON = {
     "bindings": [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]
 }
@@ -27,10 +25,23 @@ ACTIVITY_JSON = {"bindings": [{"name": "value", "type": "activityTrigger", "dire
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-async def test_a_200_hour_timer_completes_at_once_and_moves_orchestration_time() -> None:
+@pytest.fixture(params=twins("orchestrations"))
+def orchestrations(request: pytest.FixtureRequest) -> Path:
+    """The orchestrations test app, v1 and v2: the kit takes either with the same API."""
+    return Path(request.param)
+
+
+@pytest.fixture(params=twins("http_app"))
+def http_app(request: pytest.FixtureRequest) -> Path:
+    return Path(request.param)
+
+
+async def test_a_200_hour_timer_completes_at_once_and_moves_orchestration_time(
+    orchestrations: Path,
+) -> None:
     hours = 200
     started = time.monotonic()
-    async with DurableTestEnv(ORCHESTRATIONS, start_time=T0) as env:
+    async with DurableTestEnv(orchestrations, start_time=T0) as env:
         instance = await env.start("Delay", {"seconds": hours * 3600})
         status = await env.wait_for(instance, "Completed")
         assert status.output == hours * 3600
@@ -84,7 +95,9 @@ async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_pa
         assert env.now < T0 + timedelta(minutes=1)
 
 
-async def test_retries_wait_on_virtual_time_and_replaced_activities_count_calls() -> None:
+async def test_retries_wait_on_virtual_time_and_replaced_activities_count_calls(
+    orchestrations: Path,
+) -> None:
     failures = {"left": 2}
 
     def flaky(request: dict[str, object]) -> int:
@@ -93,7 +106,7 @@ async def test_retries_wait_on_virtual_time_and_replaced_activities_count_calls(
             raise ConnectionError("the service blinked")
         return 3
 
-    async with DurableTestEnv(ORCHESTRATIONS, activities={"Flaky": flaky}, start_time=T0) as env:
+    async with DurableTestEnv(orchestrations, activities={"Flaky": flaky}, start_time=T0) as env:
         instance = await env.start("RetryFlaky", {"key": "k", "failures": 0, "attempts": 4})
         status = await env.wait_for(instance)
         assert status.output == {"attempt": 3}
@@ -116,8 +129,8 @@ async def test_retries_wait_on_virtual_time_and_replaced_activities_count_calls(
         )
 
 
-async def test_an_event_raised_while_time_is_paused_beats_the_timeout() -> None:
-    async with DurableTestEnv(ORCHESTRATIONS) as env:
+async def test_an_event_raised_while_time_is_paused_beats_the_timeout(orchestrations: Path) -> None:
+    async with DurableTestEnv(orchestrations) as env:
         async with env.paused():
             approved = await env.start("Approval", {"seconds": 3600})
             await env.wait_for(approved, "Running")
@@ -130,8 +143,10 @@ async def test_an_event_raised_while_time_is_paused_beats_the_timeout() -> None:
         assert (await env.wait_for(ignored)).output == {"approved": None, "timed_out": True}
 
 
-async def test_advance_moves_time_by_hand_when_automatic_jumps_are_off() -> None:
-    async with DurableTestEnv(ORCHESTRATIONS, start_time=T0, auto_advance=False) as env:
+async def test_advance_moves_time_by_hand_when_automatic_jumps_are_off(
+    orchestrations: Path,
+) -> None:
+    async with DurableTestEnv(orchestrations, start_time=T0, auto_advance=False) as env:
         instance = await env.start("Delay", {"seconds": 90})
         await env.wait_for(instance, "Running")
         await env.advance(timedelta(seconds=60))
@@ -141,8 +156,8 @@ async def test_advance_moves_time_by_hand_when_automatic_jumps_are_off() -> None
         assert (await env.wait_for(instance)).output == 90
 
 
-async def test_a_wait_that_times_out_says_what_the_instance_waits_on() -> None:
-    async with DurableTestEnv(ORCHESTRATIONS, start_time=T0, auto_advance=False) as env:
+async def test_a_wait_that_times_out_says_what_the_instance_waits_on(orchestrations: Path) -> None:
+    async with DurableTestEnv(orchestrations, start_time=T0, auto_advance=False) as env:
         instance = await env.start("Delay", {"seconds": 30})
         with pytest.raises(WaitTimeout) as waited:
             await env.wait_for(instance, "Completed", within=0.2)
@@ -179,8 +194,8 @@ async def test_a_non_deterministic_orchestrator_fails_the_test_at_its_first_diff
     assert "actions[0].input" in str(failure.value)
 
 
-async def test_the_history_has_the_real_hosts_shape() -> None:
-    async with DurableTestEnv(ORCHESTRATIONS) as env:
+async def test_the_history_has_the_real_hosts_shape(orchestrations: Path) -> None:
+    async with DurableTestEnv(orchestrations) as env:
         instance = await env.start("Chain", "Ada")
         await env.wait_for(instance, "Completed")
         history = await env.history(instance)
@@ -196,7 +211,9 @@ async def test_the_history_has_the_real_hosts_shape() -> None:
     assert history[-1]["OrchestrationStatus"] == "Completed"
 
 
-async def test_a_restart_recovers_in_flight_work_and_reruns_what_was_not_checkpointed() -> None:
+async def test_a_restart_recovers_in_flight_work_and_reruns_what_was_not_checkpointed(
+    orchestrations: Path,
+) -> None:
     release = threading.Event()
     running = threading.Event()
 
@@ -205,7 +222,7 @@ async def test_a_restart_recovers_in_flight_work_and_reruns_what_was_not_checkpo
         release.wait(10)
         return value
 
-    async with DurableTestEnv(ORCHESTRATIONS, activities={"Pause": pause}) as env:
+    async with DurableTestEnv(orchestrations, activities={"Pause": pause}) as env:
         instance = await env.start("SlowChain", 1)
         assert await asyncio.to_thread(running.wait, 10)
         await env.restart()  # the first Pause was running: its result is lost with the crash
@@ -218,8 +235,8 @@ async def test_a_restart_recovers_in_flight_work_and_reruns_what_was_not_checkpo
         assert [call.outcome for call in calls] == ["running"] + ["succeeded"] * 5
 
 
-async def test_terminate_and_suspend_resume() -> None:
-    async with DurableTestEnv(ORCHESTRATIONS, auto_advance=False) as env:
+async def test_terminate_and_suspend_resume(orchestrations: Path) -> None:
+    async with DurableTestEnv(orchestrations, auto_advance=False) as env:
         stopped = await env.start("Delay", {"seconds": 60})
         await env.wait_for(stopped, "Running")
         await env.terminate(stopped, "no longer needed")
@@ -237,8 +254,8 @@ async def test_terminate_and_suspend_resume() -> None:
         assert (await env.wait_for(paused, "Completed")).output == 61
 
 
-async def test_http_functions_are_called_in_process() -> None:
-    async with DurableTestEnv(HTTP_APP, serve=False) as env:
+async def test_http_functions_are_called_in_process(http_app: Path) -> None:
+    async with DurableTestEnv(http_app, serve=False) as env:
         reply = await env.request("POST", "/api/echo/7/x?q=1", json_body={"a": 1})
         assert reply.status == 200
         received = reply.json()
@@ -252,9 +269,9 @@ async def test_http_functions_are_called_in_process() -> None:
             _ = env.base_url
 
 
-async def test_replacing_an_activity_the_app_does_not_have_is_refused() -> None:
+async def test_replacing_an_activity_the_app_does_not_have_is_refused(orchestrations: Path) -> None:
     with pytest.raises(ValueError, match=r"no activity of that name .*Greet"):
-        async with DurableTestEnv(ORCHESTRATIONS, activities={"Gret": lambda value: value}):
+        async with DurableTestEnv(orchestrations, activities={"Gret": lambda value: value}):
             pass
 
 

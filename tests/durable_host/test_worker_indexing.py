@@ -11,7 +11,7 @@ from durable_host.contracts import FunctionKind
 from durable_host.function_spec import AppLoadError
 from durable_host.loader import load_functions
 
-from .conftest import write_app, write_v2_app
+from .conftest import APPS, write_app, write_v2_app
 
 IMPORTS = (
     "import azure.durable_functions as df\n"
@@ -187,3 +187,15 @@ def test_apps_with_the_same_module_names_load_one_after_another(tmp_path: Path) 
         # Loaded twice in a row too: the app object is indexed once, as in one worker process.
         for _ in range(2):
             assert load_functions(tmp_path / name)["hello"].main("x") == name
+
+
+def test_the_v2_twins_declare_the_functions_of_their_v1_apps() -> None:
+    for name in ("http_app", "orchestrations", "http_slow"):
+        v1, v2 = (
+            {
+                function: (spec.kind, spec.durable_name, spec.methods, spec.route.text.lower())
+                for function, spec in load_functions(app).items()
+            }
+            for app in (APPS / name, APPS / f"{name}_v2")
+        )
+        assert v1 == v2

@@ -1,0 +1,3 @@
+"""App-level shared code, imported absolutely (the worker puts the app folder on sys.path)."""
+
+PREFIX = "shared"
