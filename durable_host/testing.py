@@ -8,7 +8,7 @@
             status = await env.wait_for(instance, "Completed")
             assert status.output["outcome"] == "compensated"
 
-`DurableTestEnv` loads the app folder (function.json + __init__.py, as `func start` would) into
+`DurableTestEnv` loads the app folder (v1 or v2 programming model, as `func start` would) into
 this process and runs it on durable_host's engine: the real Durable SDK replays the orchestrator,
 the real `azure.functions` converters bind every function, and the history has the real host's
 shape. By default the task hub is in memory and time is virtual: whenever no episode, activity or
@@ -140,7 +140,8 @@ class _TestInvoker:
         this invoker, so nothing has started yet."""
         for name in env._replaced:
             if app.kind_of(name) is not FunctionKind.ACTIVITY:
-                known = [s.name for s in app.functions.values() if s.kind is FunctionKind.ACTIVITY]
+                activities = app.functions.values()
+                known = [s.durable_name for s in activities if s.kind is FunctionKind.ACTIVITY]
                 raise ValueError(
                     f"cannot replace activity {name!r}: {env.app_dir} has no activity of that "
                     f"name (activities: {', '.join(sorted(known))})"
@@ -205,8 +206,9 @@ class _TestInvoker:
 class DurableTestEnv:
     """An app folder running in this test's event loop; use as `async with`.
 
-    - `activities`: functions that replace the app's activities by name (sync or async, given the
-      activity's decoded input; what they return or raise is what the activity returns or raises).
+    - `activities`: functions that replace the app's activities by the name orchestrators call them
+      (sync or async, given the activity's decoded input; what they return or raise is what the
+      activity returns or raises).
     - `settings`: app settings (environment variables) for the app while the env runs, on top of
       the folder's local.settings.json.
     - `storage`: "memory" (default) or "table" (AzureWebJobsStorage, as `python -m durable_host`).

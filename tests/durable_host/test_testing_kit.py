@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from durable_host.testing import DurableTestEnv, NonDeterminismError, WaitTimeout
-from tests.durable_host.conftest import twins, write_app
+from tests.durable_host.conftest import twins, write_app, write_v2_app
 
 ORCHESTRATOR_JSON = {
     "bindings": [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]
@@ -272,6 +272,27 @@ async def test_http_functions_are_called_in_process(http_app: Path) -> None:
 async def test_replacing_an_activity_the_app_does_not_have_is_refused(orchestrations: Path) -> None:
     with pytest.raises(ValueError, match=r"no activity of that name .*Greet"):
         async with DurableTestEnv(orchestrations, activities={"Gret": lambda value: value}):
+            pass
+
+
+async def test_a_v2_activity_is_replaced_by_the_name_orchestrators_call_it(tmp_path: Path) -> None:
+    app = write_v2_app(
+        tmp_path,
+        "import azure.durable_functions as df\n\n"
+        "app = df.DFApp()\n\n\n"
+        "@app.orchestration_trigger(context_name='context')\n"
+        "def checkout(context):\n"
+        "    return (yield context.call_activity('Charge', context.get_input()))\n\n\n"
+        "@app.activity_trigger(input_name='amount', activity='Charge')\n"
+        "def charge_card(amount: int) -> str:\n"
+        "    raise ConnectionError('the card service is down')\n",
+    )
+    fake = {"Charge": lambda amount: f"charged {amount}"}
+    async with DurableTestEnv(app, activities=fake) as env:
+        instance = await env.start("checkout", 12)
+        assert (await env.wait_for(instance, "Completed")).output == "charged 12"
+    with pytest.raises(ValueError, match=r"no activity of that name \(activities: Charge\)"):
+        async with DurableTestEnv(app, activities={"charge_card": lambda amount: amount}):
             pass
 
 
