@@ -269,6 +269,34 @@ async def test_http_functions_are_called_in_process(http_app: Path) -> None:
             _ = env.base_url
 
 
+ASGI_APP = """
+async def web(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        return await send({"type": "lifespan.shutdown.complete"})
+    await send({"type": "http.response.start", "status": 201, "headers": []})
+    await send({"type": "http.response.body", "body": (scope["method"] + scope["path"]).encode()})
+"""
+WSGI_APP = """
+def web(environ, start_response):
+    start_response("201 Created", [])
+    return [environ["REQUEST_METHOD"].encode() + environ["PATH_INFO"].encode()]
+"""
+
+
+@pytest.mark.parametrize(("kind", "web"), [("Asgi", ASGI_APP), ("Wsgi", WSGI_APP)])
+async def test_a_web_framework_app_answers_through_the_librarys_http_function(
+    tmp_path: Path, kind: str, web: str
+) -> None:
+    script = (
+        f"import azure.functions as func\n{web}\napp = func.{kind}FunctionApp(web, 'ANONYMOUS')\n"
+    )
+    async with DurableTestEnv(write_v2_app(tmp_path, script), serve=False) as env:
+        reply = await env.request("PUT", "/api/orders/7")
+        assert (reply.status, reply.body) == (201, b"PUT/api/orders/7")
+
+
 async def test_replacing_an_activity_the_app_does_not_have_is_refused(orchestrations: Path) -> None:
     with pytest.raises(ValueError, match=r"no activity of that name .*Greet"):
         async with DurableTestEnv(orchestrations, activities={"Gret": lambda value: value}):
