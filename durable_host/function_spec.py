@@ -292,6 +292,20 @@ def _check_annotations(main: Callable[..., Any], bindings: list[Binding], where:
     return problems
 
 
+def collect(
+    loaded: Iterable[tuple[FunctionSpec | None, list[str]]],
+) -> tuple[list[FunctionSpec], list[str]]:
+    """The functions that loaded and every problem found, from one (spec, problems) per function,
+    so that one run reports them all."""
+    specs: list[FunctionSpec] = []
+    problems: list[str] = []
+    for spec, found in loaded:
+        problems += found
+        if spec is not None:
+            specs.append(spec)
+    return specs, problems
+
+
 def check_unique_names(specs: Iterable[FunctionSpec]) -> list[str]:
     """Function names, and the names orchestrators and activities are called by, are
     case-insensitive on the host: two functions answering to one name are refused."""

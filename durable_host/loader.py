@@ -32,6 +32,7 @@ from durable_host.function_spec import (
     check_entry_point,
     check_name,
     check_unique_names,
+    collect,
     import_failure,
 )
 from durable_host.worker_indexing import index_function_app
@@ -121,14 +122,7 @@ def _load_function(app_dir: Path, folder: Path) -> tuple[FunctionSpec | None, li
 
 def _load_folders(app_dir: Path, folders: list[Path]) -> tuple[list[FunctionSpec], list[str]]:
     _install_app_package(app_dir)
-    specs: list[FunctionSpec] = []
-    problems: list[str] = []
-    for folder in folders:
-        spec, found = _load_function(app_dir, folder)
-        problems += found
-        if spec is not None:
-            specs.append(spec)
-    return specs, problems
+    return collect(_load_function(app_dir, folder) for folder in folders)
 
 
 def app_script(app_dir: Path, environ: Mapping[str, str] = os.environ) -> Path:

@@ -28,6 +28,7 @@ from durable_host.function_spec import (
     check_bindings,
     check_entry_point,
     check_name,
+    collect,
     import_failure,
 )
 
@@ -60,14 +61,7 @@ def index_function_app(app_dir: Path, script: Path) -> tuple[list[FunctionSpec],
         if problem:
             _forget_app()
             return [], [problem]
-    specs: list[FunctionSpec] = []
-    problems: list[str] = []
-    for function in functions:
-        spec, found = _function_spec(function, script)
-        problems += found
-        if spec is not None:
-            specs.append(spec)
-    return specs, problems
+    return collect(_function_spec(function, script) for function in functions)
 
 
 def _import_script(app_dir: Path, script: Path) -> tuple[ModuleType | None, str]:
