@@ -179,12 +179,12 @@ def test_demo_data_is_a_choice_of_the_deployer(deploy: Deploy) -> None:
     assert load_settings(app_settings(app)).demo_data is True
 
 
-def test_the_host_reaches_storage_and_telemetry_as_the_identity_without_a_secret(
+def test_the_host_reaches_its_storage_as_the_identity_without_a_secret(
     app: Deployment,
 ) -> None:
     settings = app_settings(app)
     site, identity = app.one(SITE), app.one(IDENTITY)
-    storage, insights = app.one(STORAGE), app.one(APP_INSIGHTS)
+    storage = app.one(STORAGE)
     client_id = identity.property("clientId")
 
     assert site.config["identity"] == {
@@ -197,13 +197,6 @@ def test_the_host_reaches_storage_and_telemetry_as_the_identity_without_a_secret
     for service in ("blob", "queue", "table"):
         endpoint = storage.property("primaryEndpoints", service)
         assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == endpoint
-    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == insights.property(
-        "ConnectionString"
-    )
-    assert (
-        settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
-        == f"ClientId={client_id};Authorization=AAD"
-    )
     package = site.config["properties"]["functionAppConfig"]["deployment"]["storage"]
     container = app.one(CONTAINER)
     assert package["value"] == storage.property("primaryEndpoints", "blob") + container.name
@@ -211,6 +204,32 @@ def test_the_host_reaches_storage_and_telemetry_as_the_identity_without_a_secret
         "type": "UserAssignedIdentity",
         "userAssignedIdentityResourceId": identity.id,
     }
+
+
+def test_the_hosts_and_the_apps_logs_reach_application_insights(app: Deployment) -> None:
+    """The Python worker hands the app's `logging` records to the host (category
+    Function.<name>.User), and the host sends what host.json lets through to Application
+    Insights, signing in as the identity."""
+    settings = app_settings(app)
+    insights, identity = app.one(APP_INSIGHTS), app.one(IDENTITY)
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == insights.property(
+        "ConnectionString"
+    )
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
+        f"ClientId={identity.property('clientId')};Authorization=AAD"
+    )
+
+    host_logging = json.loads((PROJECT_ROOT / "host.json").read_text())["logging"]
+    kept = {"Trace", "Debug", "Information"}
+    assert host_logging["logLevel"]["default"] in kept
+    assert host_logging["logLevel"].get("Function", "Information") in kept
+    assert all(
+        level in kept
+        for category, level in host_logging["logLevel"].items()
+        if category.startswith("Function.")
+    )
+    sampling = host_logging["applicationInsights"]["samplingSettings"]
+    assert {"Request", "Exception"} <= set(sampling["excludedTypes"].split(";"))
 
 
 def test_no_setting_that_flex_consumption_replaced(app: Deployment) -> None:
