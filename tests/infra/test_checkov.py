@@ -1,7 +1,7 @@
 """checkov's Bicep checks over infra/, offline: nothing fails, every file parses, and every check
 skipped says why beside the resource it is skipped for.
 
-checkov lives in a venv of its own (`make install` creates .venv-checkov from
+checkov lives in a venv of its own (`make test` and `make infra` create .venv-checkov from
 requirements-checkov.txt). Its exit code is 0 when a file does not parse, so the tests read its
 JSON report instead.
 """
@@ -25,7 +25,7 @@ CHECKOV = PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: `make install` creates it")
+        pytest.fail(f"{CHECKOV} is missing: `make infra` creates it")
     command = [CHECKOV, "--directory", INFRA, "--framework", "bicep", "--skip-download"]
     finished = subprocess.run(
         [*map(str, command), "--output", "json"],
