@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from saga.models import MAX_NOTE_LENGTH
+from durable_saga.documents import MAX_NOTE_LENGTH
 from saga.views import InstanceSnapshot
 
 TERMINABLE = frozenset({"Pending", "Running", "Suspended"})

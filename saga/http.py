@@ -21,7 +21,9 @@ from urllib.parse import quote
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from saga.models import CompensationRequest, OperatorDecision, SagaInput
+from durable_saga import OPERATOR_DECISION
+from durable_saga.documents import CompensationRequest, OperatorDecision, Phase
+from saga.models import SagaInput
 from saga.settings import SettingsError, load_settings
 from saga.starter import (
     FieldError,
@@ -37,7 +39,7 @@ from saga.starter import (
 )
 from saga.storage import ledgers
 from saga.views import InstanceSnapshot, customer_view, inventory_view, order_view
-from saga.workflow import OPERATOR_DECISION, ORCHESTRATOR, Stage
+from saga.workflow import ORCHESTRATOR
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -147,7 +149,7 @@ async def command_compensation(
                         "orderId",
                         f"order {order_id!r} is not waiting for an operator: its stage is "
                         f"{stage!r} (runtimeStatus {runtime_status}); only a saga in stage "
-                        f"{Stage.NEEDS_ATTENTION.value!r} takes a compensation command",
+                        f"{Phase.NEEDS_ATTENTION.value!r} takes a compensation command",
                     )
                 ]
             )

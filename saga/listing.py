@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from saga.models import Outcome
+from durable_saga.documents import Outcome, Phase
 from saga.starter import FieldError, InvalidRequest
 from saga.timeline import parse_time
 from saga.views import InstanceSnapshot, order_summary
-from saga.workflow import ORCHESTRATOR, Stage
+from saga.workflow import ORCHESTRATOR
 
 DEFAULT_TOP = 25
 MAX_TOP = 100
 MAX_TOKEN_CHARS = 4096
 RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended")
-STAGES = tuple(stage.value for stage in Stage)
+STAGES = tuple(phase.value for phase in Phase)
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
+from durable_saga.documents import SagaPolicy
 from saga.faults import FaultPlan, parse_fault_map, parse_first_failures
-from saga.models import SagaPolicy
 
 # Table names: 3-63 alphanumeric characters starting with a letter; the longest suffix the ledgers
 # append is "Inventory" (9 characters).

@@ -16,8 +16,9 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from durable_saga.documents import Identifier
 from saga.inventory import UnknownSkus
-from saga.models import Identifier, OrderRequest, PricedOrder, SagaInput
+from saga.models import OrderRequest, PricedOrder, SagaInput
 from saga.views import parsed
 
 BODY = "body"

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from saga.models import from_json_text
-from saga.workflow import FORWARD_ACTIVITY, OPERATOR_DECISION, ROLLBACK_ACTIVITY, Step
+from durable_saga import OPERATOR_DECISION
+from durable_saga.documents import from_json_text
+from saga.workflow import ORDER_SAGA
 
 MAX_DETAIL_CHARS = 500
 """Errors and notes are cut to this length: the page shows them, the logs keep the rest."""
@@ -38,13 +39,10 @@ class LaneSpec:
 
 # By activity name, in the order the lanes are drawn: the steps, then their rollbacks.
 LANES: dict[str, LaneSpec] = {
-    **{FORWARD_ACTIVITY[step]: LaneSpec(step.value, step.title(), "step") for step in Step},
-    **{
-        ROLLBACK_ACTIVITY[step]: LaneSpec(
-            f"{step}_rollback", f"{step.title()} rollback", "compensation"
-        )
-        for step in Step
-    },
+    activity: LaneSpec(f"{step.name}_rollback", f"{step.title} rollback", "compensation")
+    if compensates
+    else LaneSpec(step.name, step.title, "step")
+    for step, activity, compensates in ORDER_SAGA.activities()
 }
 _LANE_ORDER = {spec.key: index for index, spec in enumerate(LANES.values())}
 

@@ -14,18 +14,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from durable_saga.documents import Attention, Phase, Progress, from_json_text
 from saga.inventory import CatalogItem, OrderRecord
-from saga.models import (
-    CENT,
-    Attention,
-    SagaInput,
-    SagaProgress,
-    SagaResult,
-    SagaSteps,
-    from_json_text,
-)
+from saga.models import CENT, SagaInput, SagaResult, SagaSteps
 from saga.wallet import PaymentRecord, Wallet
-from saga.workflow import Stage
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,8 +45,8 @@ class InstanceSnapshot:
     def saga_input(self) -> SagaInput | None:
         return parsed(SagaInput, self.input)
 
-    def progress(self) -> SagaProgress | None:
-        return parsed(SagaProgress, self.custom_status)
+    def progress(self) -> Progress | None:
+        return parsed(Progress, self.custom_status)
 
     def result(self) -> SagaResult | None:
         return parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
@@ -66,7 +58,7 @@ class InstanceSnapshot:
         if (
             self.runtime_status != RUNNING
             or progress is None
-            or progress.stage != Stage.NEEDS_ATTENTION
+            or progress.stage != Phase.NEEDS_ATTENTION
         ):
             return None
         return progress.attention
@@ -134,7 +126,7 @@ def order_summary(order_id: str, instance: InstanceSnapshot) -> dict[str, Any]:
         steps = result.steps
         amount = result.amount
     elif progress is not None:
-        steps = progress.steps
+        steps = SagaSteps.model_validate(progress.steps)
         # A saga stopped from outside (terminated) or broken (failed) never decided.
         if instance.runtime_status not in _ENDED_BADLY:
             outcome = progress.outcome.value

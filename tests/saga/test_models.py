@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from saga.models import OrderRequest, PricedLine, PricedOrder, SagaInput, SagaPolicy
+from durable_saga.documents import SagaPolicy
+from saga.models import OrderRequest, PricedLine, PricedOrder, SagaInput
 from saga.starter import (
     InvalidRequest,
     OrderIdConflict,

@@ -1,0 +1,21 @@
+"""durable_saga: sagas on Azure Durable Functions (Python), declared rather than programmed.
+
+A saga is a `Saga` of ordered `Stage`s, each one or more `Step`s run in parallel; the toolkit
+runs it (`orchestrator`), reports its progress and result, draws its timeline and serves its
+monitor. See docs/toolkit.md.
+"""
+
+from durable_saga.declaration import Retries, Saga, Stage, Step
+from durable_saga.documents import SagaPolicy, StepOutcome
+from durable_saga.orchestrator import OPERATOR_DECISION, orchestrator
+
+__all__ = [
+    "OPERATOR_DECISION",
+    "Retries",
+    "Saga",
+    "SagaPolicy",
+    "Stage",
+    "Step",
+    "StepOutcome",
+    "orchestrator",
+]
