@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from durable_saga.documents import Outcome, Phase
+from durable_saga.timeline import parse_time
 from saga.starter import FieldError, InvalidRequest
-from saga.timeline import parse_time
 from saga.views import InstanceSnapshot, order_summary
 from saga.workflow import ORCHESTRATOR
 

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import azure.functions as func
 
+from durable_saga.timeline import build_timeline, deadlines_of, timeline_json, unwrapped
 from saga.actions import DEFAULT_TERMINATE_REASON, MAX_REASON_LENGTH, TERMINABLE, available_actions
 from saga.http import (
     ServiceUnavailable,
@@ -34,8 +35,8 @@ from saga.http import (
 from saga.instances import HostUnavailable, TokenRefused, query_instances, rpc_base_url
 from saga.listing import order_page, parse_list_query
 from saga.starter import FieldError, InvalidRequest, Rejected, parse_identifier
-from saga.timeline import build_timeline, timeline_json, unwrapped
 from saga.views import order_summary
+from saga.workflow import ORDER_SAGA
 
 PAGE = "index.html"
 STYLE_TAG = '<link rel="stylesheet" href="monitor.css">'
@@ -81,7 +82,10 @@ async def order_timeline(req: func.HttpRequest, client: MonitorClient) -> func.H
         instance = snapshot(status)
         summary = order_summary(order_id, instance)
         history = getattr(status, "historyEvents", None) or []
-        timeline = build_timeline(history, instance.runtime_status, datetime.now(UTC))
+        deadlines = deadlines_of(ORDER_SAGA, instance.saga_input())
+        timeline = build_timeline(
+            ORDER_SAGA, history, instance.runtime_status, datetime.now(UTC), deadlines
+        )
         custom = instance.custom_status if isinstance(instance.custom_status, dict) else {}
         output = instance.output if isinstance(instance.output, dict) else {}
         actions = available_actions(order_id, instance)
