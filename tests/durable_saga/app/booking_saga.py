@@ -5,8 +5,7 @@ under /api/bookings by the toolkit's monitor, with no code of its own."""
 
 from datetime import timedelta
 
-from durable_saga import Retries, Saga, SagaPolicy, Stage, Step
-from durable_saga.views import Column, SagaMonitor
+from durable_saga import Column, Retries, Saga, SagaMonitor, SagaPolicy, Stage, Step
 
 SEAT = Step("seat", "HoldSeat", "ReleaseSeat")
 ROOM = Step("room", "HoldRoom", "ReleaseRoom", deadline=timedelta(seconds=30))
