@@ -5,8 +5,9 @@ and the activity that compensates it (or none), with retries and a deadline.
         "TripSaga",
         Stage("hold", Step("flight", "HoldFlight", "ReleaseFlight"),
                       Step("hotel", "HoldHotel", "ReleaseHotel")),
-        Stage("charge", Step("card", "ChargeCard", "RefundCard", retries=Retries(5, SECOND))),
-        Stage("notify", Step("email", "SendConfirmation")),
+        Stage("charge", Step("card", "ChargeCard", "RefundCard",
+                             retries=Retries(5, timedelta(seconds=2)))),
+        Stage("notify", Step("email", "SendConfirmation")),  # nothing to undo
     )
 
 The declaration is data: the orchestrator (durable_saga.orchestrator), the custom status, the
