@@ -3,8 +3,9 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from saga.http import command_compensation
+from durable_saga.monitor import command_compensation
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await command_compensation(req, df.DurableOrchestrationClient(client))
+    return await command_compensation(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))

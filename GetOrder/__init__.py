@@ -3,8 +3,9 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from saga.http import get_order
+from durable_saga.monitor import get_saga
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await get_order(req, df.DurableOrchestrationClient(client))
+    return await get_saga(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))

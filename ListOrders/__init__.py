@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from saga.monitor import list_orders
+from durable_saga.monitor import list_sagas
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await list_orders(req, client)
+    return await list_sagas(ORDER_MONITOR, req, client)

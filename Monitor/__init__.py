@@ -1,13 +1,11 @@
-"""GET /api/monitor: the saga monitor page (plain HTML, CSS and JavaScript in static/)."""
-
-from pathlib import Path
+"""GET /api/monitor: the saga monitor page (the toolkit's HTML, CSS and JavaScript), showing the
+order saga."""
 
 import azure.functions as func
 
-from saga.monitor import monitor_page
-
-STATIC = Path(__file__).parent / "static"
+from durable_saga.monitor import monitor_page
+from saga.monitor import ORDER_MONITOR
 
 
 def main(req: func.HttpRequest) -> func.HttpResponse:
-    return monitor_page(req, STATIC)
+    return monitor_page(ORDER_MONITOR, req)

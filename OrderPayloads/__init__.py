@@ -3,8 +3,9 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from saga.monitor import order_payloads
+from durable_saga.monitor import saga_payloads
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await order_payloads(req, df.DurableOrchestrationClient(client))
+    return await saga_payloads(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))

@@ -3,8 +3,9 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from saga.monitor import order_timeline
+from durable_saga.monitor import saga_timeline
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await order_timeline(req, df.DurableOrchestrationClient(client))
+    return await saga_timeline(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))

@@ -3,8 +3,9 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from saga.monitor import terminate_order
+from durable_saga.monitor import terminate_saga
+from saga.monitor import ORDER_MONITOR
 
 
 async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await terminate_order(req, df.DurableOrchestrationClient(client))
+    return await terminate_saga(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))

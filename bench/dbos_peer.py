@@ -49,7 +49,7 @@ from bench.ledger import (
 )
 from bench.load import GIVE_UP_SECONDS
 from bench.stats import ONE_PROCESS, RunResult
-from saga.waiting import Retries
+from durable_saga import Retries
 
 _LEDGER = MemoryLedger()
 _TERMINAL = {

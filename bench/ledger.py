@@ -9,12 +9,9 @@ writes to storage is its runtime's checkpoints.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from typing import TypedDict
 
-from saga.models import SagaPolicy
-from saga.waiting import Retries
-from saga.workflow import step_retries
+from saga.workflow import ORDER_SAGA, ORDER_STEP
 
 
 class Order(TypedDict):
@@ -26,14 +23,12 @@ class Answer(TypedDict):
     ok: bool
 
 
-# The app's defaults, so every runtime retries and waits as OrderSaga does.
-POLICY = SagaPolicy()
-STEP_RETRIES = step_retries(POLICY)
-ROLLBACK_RETRIES = Retries(
-    attempts=POLICY.compensationRetryAttempts,
-    interval=timedelta(milliseconds=POLICY.compensationRetryIntervalMs),
-)
-STEP_DEADLINE = timedelta(seconds=POLICY.stepDeadlineSeconds)
+# The app's defaults, so every runtime retries and waits as OrderSaga does (both of its steps
+# run under the same policy).
+PLAN = ORDER_SAGA.plan(ORDER_SAGA.policy)[ORDER_STEP.name]
+STEP_RETRIES = PLAN.retries
+ROLLBACK_RETRIES = PLAN.compensation_retries
+STEP_DEADLINE = PLAN.deadline
 
 
 def order_for(prefix: str, index: int) -> Order:

@@ -34,7 +34,7 @@ from bench.ledger import (
 from bench.load import GIVE_UP_SECONDS
 from bench.stats import ONE_PROCESS, RunResult
 from durable_host.azurite import free_port
-from saga.waiting import Retries
+from durable_saga import Retries
 
 NAME = "durabletask in-memory"
 _LEDGER = MemoryLedger()

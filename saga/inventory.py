@@ -21,14 +21,13 @@ from typing import Any
 
 from azure.data.tables import TableClient
 
+from durable_saga.documents import Identifier, StepOutcome
 from saga.models import (
-    Identifier,
     Model,
     Money,
     OrderRequest,
     PricedLine,
     PricedOrder,
-    StepOutcome,
 )
 from saga.optimistic import retry_on_conflict
 from saga.rows import LedgerTable, Row, Write, create, guarded_update

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
+from durable_saga.documents import SagaPolicy
+from durable_saga.errors import Misconfigured
 from saga.faults import FaultPlan, parse_fault_map, parse_first_failures
-from saga.models import SagaPolicy
 
 # Table names: 3-63 alphanumeric characters starting with a letter; the longest suffix the ledgers
 # append is "Inventory" (9 characters).
@@ -48,7 +49,7 @@ RESOURCE_ID = f"{STORAGE}__managedIdentityResourceId"
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
+class SettingsError(Misconfigured, ValueError):
     """A setting is missing or malformed; the message names the setting and the value."""
 
     def __init__(self, setting: str, value: str | None, problem: str) -> None:

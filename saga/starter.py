@@ -1,60 +1,20 @@
 """Turning a POST /api/orders body into a priced order, and deciding whether to start a saga.
 
-Everything a caller can get wrong is reported as a `FieldError` that points at the offending
-field with a dotted path (``items.0.quantity``), so a client can fix its request without
-reading logs. Nothing here talks HTTP or Durable; `saga.http` does that.
+What a caller can get wrong is reported field by field (durable_saga.validation). Nothing here
+talks HTTP or Durable; `saga.http` does that.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
+from durable_saga.errors import FieldError, Rejected
+from durable_saga.validation import parse_body
+from durable_saga.views import parsed
 from saga.inventory import UnknownSkus
-from saga.models import Identifier, OrderRequest, PricedOrder, SagaInput
-from saga.views import parsed
-
-BODY = "body"
-"""The field name used when the whole body, not one field of it, is wrong."""
-
-MAX_BODY_BYTES = 64 * 1024
-"""Far above the largest valid order (50 lines); refusing early keeps parsing cheap."""
-
-_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem with a request: which field (dotted path, or "body") and what is wrong."""
-
-    field: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
-
-
-class Rejected(Exception):
-    """A request the app will not act on; carries the HTTP status and every reason."""
-
-    status = HTTPStatus.BAD_REQUEST
-
-    def __init__(self, errors: Sequence[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field or BODY}: {e.message}" for e in errors))
-        self.errors: tuple[FieldError, ...] = tuple(errors)
-
-
-class InvalidRequest(Rejected):
-    """Malformed JSON or a body that fails validation."""
-
-    status = HTTPStatus.BAD_REQUEST
+from saga.models import OrderRequest, PricedOrder, SagaInput
 
 
 class UnpriceableOrder(Rejected):
@@ -69,18 +29,6 @@ class OrderIdConflict(Rejected):
     status = HTTPStatus.CONFLICT
 
 
-class NotWaiting(Rejected):
-    """An operator's command for a saga that is not waiting for one."""
-
-    status = HTTPStatus.CONFLICT
-
-
-class UnknownOrder(Rejected):
-    """No saga has that order id."""
-
-    status = HTTPStatus.NOT_FOUND
-
-
 class Pricer(Protocol):
     """What the starter needs from the catalog (`saga.inventory.Inventory` fits)."""
 
@@ -90,52 +38,6 @@ class Pricer(Protocol):
 def parse_order_request(body: bytes) -> OrderRequest:
     """Parse and validate a POST /api/orders body; raises InvalidRequest for any bad input."""
     return parse_body(body, OrderRequest)
-
-
-def parse_body(body: bytes, model: type[M]) -> M:
-    """Parse and validate a JSON request body as `model`; raises InvalidRequest naming each bad
-    field (or the body as a whole)."""
-    if not body.strip():
-        raise InvalidRequest([FieldError(BODY, "is empty; send a JSON object")])
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidRequest(
-            [FieldError(BODY, f"is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")]
-        )
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise InvalidRequest([FieldError(BODY, f"is not UTF-8 text: {error.reason}")]) from None
-    except json.JSONDecodeError as error:
-        raise InvalidRequest(
-            [
-                FieldError(
-                    BODY,
-                    f"is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})",
-                )
-            ]
-        ) from None
-    except (ValueError, RecursionError) as error:
-        # Integers with thousands of digits and absurdly deep nesting are refused by the parser.
-        raise InvalidRequest([FieldError(BODY, f"is not acceptable JSON: {error}")]) from None
-    if not isinstance(document, dict):
-        raise InvalidRequest([FieldError(BODY, "must be a JSON object")])
-    broken = [FieldError(path, "is not valid Unicode text") for path in _broken_strings(document)]
-    if broken:
-        raise InvalidRequest(broken)
-    try:
-        return model.model_validate(document)
-    except ValidationError as error:
-        raise InvalidRequest(list(_field_errors(error))) from None
-
-
-def parse_identifier(value: str, field: str) -> str:
-    """Validate an id taken from a URL; raises InvalidRequest naming `field`."""
-    try:
-        return _IDENTIFIER.validate_python(value)
-    except ValidationError as error:
-        raise InvalidRequest(
-            [FieldError(field, _message(detail["msg"])) for detail in error.errors()]
-        ) from None
 
 
 def new_order_id() -> str:
@@ -179,46 +81,3 @@ def ensure_same_order(request: OrderRequest, order_id: str, existing_input: Any)
                 )
             ]
         )
-
-
-def _field_errors(error: ValidationError) -> Iterator[FieldError]:
-    for detail in error.errors():
-        path = ".".join(str(part) for part in detail["loc"]) or BODY
-        yield FieldError(path, _message(detail["msg"]))
-
-
-def _message(text: str) -> str:
-    """Pydantic prefixes custom validator messages with 'Value error, '; the client needs no
-    such noise."""
-    return text.removeprefix("Value error, ")
-
-
-def _broken_strings(document: object) -> Iterator[str]:
-    """Paths of strings (keys or values) holding lone surrogates, which no storage accepts.
-
-    Walks with an explicit stack: a body nested a thousand levels deep must not recurse."""
-    stack: list[tuple[str, object]] = [("", document)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if not _encodable(value):
-                yield path or BODY
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if _encodable(key):
-                    stack.append((f"{path}.{key}" if path else key, item))
-                else:
-                    yield path or BODY
-        elif isinstance(value, list):
-            stack.extend(
-                (f"{path}.{index}" if path else str(index), item)
-                for index, item in enumerate(value)
-            )
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

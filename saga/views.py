@@ -1,75 +1,18 @@
-"""Read models for the GET endpoints: what a user sees of an order, a customer and a SKU.
+"""Read models for the order's own GET endpoints and for what an order's view adds to the saga's:
+what a user sees of a customer, a SKU, and the ledgers' records of an order.
 
 Money is always a JSON string with exactly two places ("1000.00"), never a number, so that no
-client parses it into a float. Views are plain JSON-ready dicts built from the Durable status and
-the ledgers; nothing here does I/O.
+client parses it into a float. Views are plain JSON-ready dicts; nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from saga.inventory import CatalogItem, OrderRecord
-from saga.models import (
-    CENT,
-    Attention,
-    SagaInput,
-    SagaProgress,
-    SagaResult,
-    SagaSteps,
-    from_json_text,
-)
+from saga.models import CENT
 from saga.wallet import PaymentRecord, Wallet
-from saga.workflow import Stage
-
-M = TypeVar("M", bound=BaseModel)
-
-COMPLETED = "Completed"
-RUNNING = "Running"
-"""The Durable runtime status whose output is the saga's result."""
-_ENDED_BADLY = {"Failed", "Terminated"}
-
-
-@dataclass(frozen=True)
-class InstanceSnapshot:
-    """What the Durable status API says about one saga instance.
-
-    `input`, `custom_status` and `output` are as the status API returns them: parsed JSON, or
-    JSON text when the host stored a JSON string (the Python client double-encodes inputs).
-    """
-
-    runtime_status: str
-    input: Any
-    custom_status: Any
-    output: Any
-    created_time: datetime | None
-    last_updated_time: datetime | None
-
-    def saga_input(self) -> SagaInput | None:
-        return parsed(SagaInput, self.input)
-
-    def progress(self) -> SagaProgress | None:
-        return parsed(SagaProgress, self.custom_status)
-
-    def result(self) -> SagaResult | None:
-        return parsed(SagaResult, self.output) if self.runtime_status == COMPLETED else None
-
-    def operator_wait(self) -> Attention | None:
-        """What the saga asks of an operator, while it runs and waits for one (else None): the
-        one rule for offering and for taking an operator's retry or resolve."""
-        progress = self.progress()
-        if (
-            self.runtime_status != RUNNING
-            or progress is None
-            or progress.stage != Stage.NEEDS_ATTENTION
-        ):
-            return None
-        return progress.attention
 
 
 def money_text(amount: Decimal) -> str:
@@ -87,65 +30,12 @@ def inventory_view(item: CatalogItem) -> dict[str, Any]:
     return {"sku": item.sku, "unitPrice": money_text(item.unitPrice), "available": item.available}
 
 
-def order_view(
-    order_id: str,
-    instance: InstanceSnapshot,
-    order_record: OrderRecord | None,
-    payment_record: PaymentRecord | None,
+def ledgers_view(
+    order_record: OrderRecord | None, payment_record: PaymentRecord | None
 ) -> dict[str, Any]:
-    """`{orderId, runtimeStatus, outcome?, stage, customerId, amount, steps, createdTime,
-    lastUpdatedTime, ..., ledgers}`.
-
-    The saga's own account comes from its output once it completed, else from its custom status.
-    `stage` is the custom status's stage (null before the saga first reports); `attention` says
-    why a saga in stage needs_attention waits for an operator; `operatorRetries` and
-    `resolution` come from a completed saga's output. `ledgers` adds what the order and payment
-    ledgers record for the order, so a user sees the effects, not only the saga's belief about
-    them. `amount` is a string with two places, or null when the instance carries no saga input.
-    """
-    view = order_summary(order_id, instance)
-    result = instance.result()
-    progress = instance.progress()
-    if progress is not None and progress.attention is not None:
-        view["attention"] = progress.attention.model_dump(mode="json")
-    if result is not None:
-        view["operatorRetries"] = result.operatorRetries
-        if result.resolution is not None:
-            view["resolution"] = result.resolution.model_dump(mode="json")
-    if instance.runtime_status in _ENDED_BADLY and isinstance(instance.output, str):
-        view["error"] = instance.output  # the reason the host recorded
-    view["ledgers"] = {"order": _record(order_record), "payment": _record(payment_record)}
-    return view
-
-
-def order_summary(order_id: str, instance: InstanceSnapshot) -> dict[str, Any]:
-    """What an order's saga says of itself, without the ledgers: `{orderId, runtimeStatus,
-    outcome, stage, customerId, amount, steps, createdTime, lastUpdatedTime}` (outcome null
-    until the saga reports one, and for a saga that was terminated or failed)."""
-    saga_input = instance.saga_input()
-    result = instance.result()
-    progress = instance.progress()
-    view: dict[str, Any] = {"orderId": order_id, "runtimeStatus": instance.runtime_status}
-    steps = SagaSteps()
-    amount = saga_input.order.amount if saga_input else None
-    outcome: str | None = None
-    if result is not None:
-        outcome = result.outcome.value
-        steps = result.steps
-        amount = result.amount
-    elif progress is not None:
-        steps = progress.steps
-        # A saga stopped from outside (terminated) or broken (failed) never decided.
-        if instance.runtime_status not in _ENDED_BADLY:
-            outcome = progress.outcome.value
-    view["outcome"] = outcome
-    view["stage"] = progress.stage if progress is not None else None
-    view["customerId"] = saga_input.order.customerId if saga_input is not None else None
-    view["amount"] = None if amount is None else money_text(amount)
-    view["steps"] = steps.model_dump(mode="json")
-    view["createdTime"] = _timestamp(instance.created_time)
-    view["lastUpdatedTime"] = _timestamp(instance.last_updated_time)
-    return view
+    """`{"ledgers": {"order": record, "payment": record}}`, what the order and payment ledgers
+    record for an order (a record `{status, amount, reason}`, or null when there is none)."""
+    return {"ledgers": {"order": _record(order_record), "payment": _record(payment_record)}}
 
 
 def _record(record: OrderRecord | PaymentRecord | None) -> dict[str, Any] | None:
@@ -156,23 +46,3 @@ def _record(record: OrderRecord | PaymentRecord | None) -> dict[str, Any] | None
         "amount": money_text(record.amount),
         "reason": record.reason,
     }
-
-
-def _timestamp(moment: datetime | None) -> str | None:
-    """The Durable status API's format: UTC to the second, `Z` suffix."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parsed(model: type[M], value: Any) -> M | None:
-    """`value` (JSON text, or already parsed) as `model`, or None when it is not one."""
-    value = from_json_text(value)
-    if value is None:
-        return None
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None

@@ -15,7 +15,8 @@ from typing import Any
 
 from azure.data.tables import TableClient
 
-from saga.models import Identifier, Model, Money, PricedOrder, StepOutcome
+from durable_saga.documents import Identifier, StepOutcome
+from saga.models import Model, Money, PricedOrder
 from saga.optimistic import retry_on_conflict
 from saga.rows import LedgerTable, Row, create, guarded_update
 

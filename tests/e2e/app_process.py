@@ -111,14 +111,28 @@ class RunningApp:
 
 class AppLauncher:
     """Starts the project's app on `kind` with `config`, as often as a test needs (restarts reuse
-    the same storage, hub and tables); `workdir` holds the logs."""
+    the same storage, hub and tables); `workdir` holds the logs. Another app folder can be run
+    instead (`app_dir`), with durable_host options of its own (`options`, e.g. memory storage and
+    virtual time), ready once `probe` (a path under /api) answers 200."""
 
-    def __init__(self, kind: str, config: AppConfig, workdir: Path) -> None:
+    def __init__(
+        self,
+        kind: str,
+        config: AppConfig,
+        workdir: Path,
+        *,
+        app_dir: Path = PROJECT_ROOT,
+        options: tuple[str, ...] = (),
+        probe: str = "customers/alice",
+    ) -> None:
         if kind not in HOSTS:
             raise ValueError(f"unknown host {kind!r}; expected one of {HOSTS}")
         self.kind = kind
         self.config = config
         self.workdir = workdir
+        self.app_dir = app_dir
+        self.options = options
+        self.probe = probe
         self.runs: list[RunningApp] = []
 
     def start(self) -> RunningApp:
@@ -129,7 +143,7 @@ class AppLauncher:
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 self._command(port),
-                cwd=PROJECT_ROOT,
+                cwd=self.app_dir,
                 env=self._environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
@@ -160,9 +174,10 @@ class AppLauncher:
             "-m",
             DURABLE_HOST,
             "--app-dir",
-            str(PROJECT_ROOT),
+            str(self.app_dir),
             "--port",
             str(port),
+            *self.options,
         ]
 
     def _environment(self) -> dict[str, str]:
@@ -176,7 +191,7 @@ class AppLauncher:
         return env
 
     def _wait_until_serving(self, running: RunningApp) -> None:
-        probe_url = running.url("customers/alice")
+        probe_url = running.url(self.probe)
 
         def serving() -> bool | None:
             if running.process.poll() is not None:

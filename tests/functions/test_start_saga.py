@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_host.testing import DurableTestEnv, HttpResponse, InstanceStatus
+from durable_saga.documents import SagaPolicy
 from saga.inventory import Inventory
-from saga.models import OrderRequest, PricedOrder, SagaInput, SagaPolicy
+from saga.models import OrderRequest, PricedOrder, SagaInput
 from tests.functions.conftest import (
     SETTLE_WITHIN,
     app_env,

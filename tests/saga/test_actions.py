@@ -1,4 +1,5 @@
-"""saga.actions: which operator actions the monitor offers for a saga, and how it asks for them."""
+"""Which operator actions the monitor offers for an order's saga, and how it asks for them
+(durable_saga.actions with the order's monitor)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from saga.actions import Action, available_actions
-from saga.views import InstanceSnapshot
+from durable_saga.actions import Action, available_actions
+from durable_saga.views import InstanceSnapshot
+from saga.monitor import ORDER_MONITOR
 
 
 def actions(order_id: str, runtime_status: str, stage: str | None) -> list[Action]:
@@ -19,7 +21,7 @@ def actions(order_id: str, runtime_status: str, stage: str | None) -> list[Actio
         if stage == "needs_attention":
             custom_status["attention"] = {"rollbacks": ["payment"], "lastError": "refused"}
     instance = InstanceSnapshot(runtime_status, None, custom_status, None, None, None)
-    return available_actions(order_id, instance)
+    return available_actions(ORDER_MONITOR, order_id, instance)
 
 
 def names(runtime_status: str, stage: str | None) -> list[str]:

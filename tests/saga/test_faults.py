@@ -8,9 +8,9 @@ from types import MappingProxyType
 
 import pytest
 
+from durable_saga.documents import StepOutcome
 from saga.faults import FaultPlan, InjectedFault
 from saga.inventory import Inventory
-from saga.models import StepOutcome
 from tests.saga.conftest import OrderFactory
 
 

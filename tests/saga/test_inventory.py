@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from durable_saga.documents import StepOutcome
 from saga.inventory import CatalogItem, Inventory, ReservationStatus, UnknownSkus
-from saga.models import OrderLine, OrderRequest, PricedOrder, StepOutcome
+from saga.models import OrderLine, OrderRequest, PricedOrder
 from saga.settings import Settings
 from saga.storage import INVENTORY_TABLE, Ledgers, open_ledgers
 from tests.saga.concurrency import all_at_once

@@ -1,4 +1,5 @@
-"""saga.listing: the GET /api/orders query, and how instances become the list's orders."""
+"""The GET /api/orders query, and how instances become the list's orders (durable_saga.listing
+with the order's monitor)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from saga.listing import ListQuery, order_page, order_row, parse_list_query
-from saga.starter import InvalidRequest
+from durable_saga.errors import InvalidRequest
+from durable_saga.listing import ListQuery, parse_list_query, saga_page, saga_row
+from saga.monitor import ORDER_MONITOR
 
 ORDER = {
     "orderId": "order-1002",
@@ -128,7 +130,7 @@ def test_an_empty_time_range_is_refused() -> None:
 
 
 def test_a_running_saga_shows_its_stage_and_the_amount_it_was_started_with() -> None:
-    row = order_row(instance(custom=progress("step_settled")))
+    row = saga_row(ORDER_MONITOR, instance(custom=progress("step_settled")))
 
     assert row == {
         "orderId": "order-1002",
@@ -144,8 +146,9 @@ def test_a_running_saga_shows_its_stage_and_the_amount_it_was_started_with() -> 
 
 
 def test_a_completed_saga_shows_its_result_and_its_last_stage() -> None:
-    row = order_row(
-        instance(status="Completed", custom=progress("finished"), output=result("completed"))
+    row = saga_row(
+        ORDER_MONITOR,
+        instance(status="Completed", custom=progress("finished"), output=result("completed")),
     )
 
     assert row is not None
@@ -154,7 +157,7 @@ def test_a_completed_saga_shows_its_result_and_its_last_stage() -> None:
 
 
 def test_a_pending_saga_has_no_stage_or_outcome_yet() -> None:
-    row = order_row(instance(status="Pending"))
+    row = saga_row(ORDER_MONITOR, instance(status="Pending"))
 
     assert row is not None
     assert (row["outcome"], row["stage"], row["customerId"]) == (None, None, "bob")
@@ -162,7 +165,7 @@ def test_a_pending_saga_has_no_stage_or_outcome_yet() -> None:
 
 
 def test_instances_of_other_orchestrations_are_not_orders() -> None:
-    assert order_row(instance(name="NightlyReport")) is None
+    assert saga_row(ORDER_MONITOR, instance(name="NightlyReport")) is None
 
 
 def test_a_page_keeps_the_matching_orders_newest_first_and_passes_the_token_on() -> None:
@@ -173,9 +176,11 @@ def test_a_page_keeps_the_matching_orders_newest_first_and_passes_the_token_on()
         instance("d", created="2026-11-28T00:34:00Z", name="Other"),
     ]
 
-    everything = order_page(instances, parse_list_query({}), "next")
-    compensated = order_page(instances, parse_list_query({"outcome": "compensated"}), None)
-    started = order_page(instances, parse_list_query({"stage": "started"}), None)
+    everything = saga_page(ORDER_MONITOR, instances, parse_list_query({}), "next")
+    compensated = saga_page(
+        ORDER_MONITOR, instances, parse_list_query({"outcome": "compensated"}), None
+    )
+    started = saga_page(ORDER_MONITOR, instances, parse_list_query({"stage": "started"}), None)
 
     assert [row["orderId"] for row in everything["orders"]] == ["b", "c", "a"]
     assert everything["continuationToken"] == "next"

@@ -12,14 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from saga.models import OrderRequest, PricedLine, PricedOrder, SagaInput, SagaPolicy
-from saga.starter import (
-    InvalidRequest,
-    OrderIdConflict,
-    ensure_same_order,
-    parse_identifier,
-    parse_order_request,
-)
+from durable_saga.documents import SagaPolicy
+from durable_saga.errors import InvalidRequest
+from durable_saga.validation import parse_identifier
+from saga.models import OrderRequest, PricedLine, PricedOrder, SagaInput
+from saga.starter import OrderIdConflict, ensure_same_order, parse_order_request
 
 
 def body(**fields: Any) -> bytes:

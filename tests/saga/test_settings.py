@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saga.models import SagaPolicy
+from durable_saga.documents import SagaPolicy
 from saga.settings import SettingsError, load_settings
 from tests.conftest import PROJECT_ROOT
 

@@ -1,4 +1,5 @@
-"""saga.timeline: histories as the Durable status API shows them (showHistory=true), in lanes."""
+"""The order saga's timeline: its histories as the Durable status API shows them
+(showHistory=true), in lanes (durable_saga.timeline)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from saga.timeline import AttemptStatus, Timeline, build_timeline, parse_time, timeline_json
+from durable_saga.timeline import (
+    AttemptStatus,
+    Timeline,
+    build_timeline,
+    parse_time,
+    timeline_json,
+)
+from saga.workflow import ORDER_SAGA
 
 T0 = datetime(2026, 11, 28, 0, 31, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=5)
@@ -91,7 +99,7 @@ def test_a_refused_payment_and_both_rollbacks_each_have_a_lane() -> None:
         finished(61),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     assert lanes(timeline) == {
         "order": [(1, AttemptStatus.SUCCEEDED, None)],
@@ -137,7 +145,7 @@ def test_retries_are_attempts_with_waits_between_them_and_errors_without_the_pre
         finished(DEADLINE + 2),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     payment = timeline.lanes[1]
     assert [(a.number, a.status, a.detail) for a in payment.attempts] == [
@@ -169,7 +177,7 @@ def test_a_step_past_its_deadline_is_abandoned_and_the_deadline_fired() -> None:
         finished(1026),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     assert lanes(timeline)["payment"] == [
         (1, AttemptStatus.ABANDONED, "no answer before the saga ended")
@@ -192,7 +200,7 @@ def test_an_attempt_still_in_flight_runs_until_now() -> None:
         completed("OrderActivity", 2, 20),
     ]
 
-    timeline = build_timeline(history, "Running", T0 + timedelta(seconds=5))
+    timeline = build_timeline(ORDER_SAGA, history, "Running", T0 + timedelta(seconds=5))
 
     assert lanes(timeline)["payment"] == [(1, AttemptStatus.RUNNING, None)]
     assert timeline.ended is None
@@ -221,7 +229,7 @@ def test_operator_decisions_and_the_rollback_attempts_they_bring() -> None:
         decision(6_000, {"action": "resolve", "note": "refunded by hand"}),
     ]
 
-    timeline = build_timeline(history, "Running", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Running", NOW)
 
     assert [a.status for a in timeline.lanes[1].attempts] == [AttemptStatus.FAILED] * 2
     assert len(timeline.lanes[1].waits) == 1
@@ -253,7 +261,7 @@ def test_guard_timers_for_the_same_deadline_are_one_deadline() -> None:
         finished(141),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     assert [w.fire_at for w in timeline.lanes[0].waits] == [parse_time(at(111))]
     assert timeline.deadline is not None and timeline.deadline.fire_at == parse_time(at(DEADLINE))
@@ -271,7 +279,7 @@ def test_termination_suspension_and_other_events_are_marks() -> None:
         finished(50, "Terminated"),
     ]
 
-    timeline = build_timeline(history, "Terminated", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Terminated", NOW)
 
     assert [(m.kind, m.detail) for m in timeline.marks] == [
         ("started", None),
@@ -291,7 +299,7 @@ def test_results_as_json_text_unknown_activities_and_long_errors() -> None:
         failed("AuditActivity", 1, 6, "x" * 2_000),
     ]
 
-    timeline = build_timeline(history, "Running", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Running", NOW)
 
     assert lanes(timeline)["order"] == [(1, AttemptStatus.REFUSED, "no stock")]
     other = timeline.lanes[-1]
@@ -301,7 +309,7 @@ def test_results_as_json_text_unknown_activities_and_long_errors() -> None:
 
 
 def test_a_pending_saga_has_an_empty_timeline() -> None:
-    document = timeline_json(build_timeline([], "Pending", NOW))
+    document = timeline_json(build_timeline(ORDER_SAGA, [], "Pending", NOW))
 
     assert document["lanes"] == [] and document["durationMs"] == 0
     assert document["deadline"] is None
@@ -328,7 +336,7 @@ def test_an_answer_after_the_deadline_is_shown_late() -> None:
         finished(6003),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     assert lanes(timeline)["payment"] == [
         (
@@ -356,7 +364,7 @@ def test_an_operator_decision_raised_by_the_python_client_is_read_through_its_js
         finished(501),
     ]
 
-    timeline = build_timeline(history, "Completed", NOW)
+    timeline = build_timeline(ORDER_SAGA, history, "Completed", NOW)
 
     assert [(d.action, d.note) for d in timeline.decisions] == [("resolve", "refunded by hand")]
     assert timeline.marks[-1].kind == "completed"

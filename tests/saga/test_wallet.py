@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from azure.data.tables import TableClient
 
-from saga.models import PricedOrder, StepOutcome
+from durable_saga.documents import StepOutcome
+from saga.models import PricedOrder
 from saga.optimistic import LedgerContention, retry_on_conflict
 from saga.settings import Settings
 from saga.storage import WALLETS_TABLE, Ledgers, open_ledgers

@@ -17,16 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saga.models import SagaInput, StepResult, StepStatus
-from saga.workflow import (
-    OPERATOR_DECISION,
-    Step,
+from durable_saga import OPERATOR_DECISION
+from durable_saga.decisions import (
     failed_rollbacks,
     failure_text,
     forward_result,
     needs_compensation,
     rollback_result,
 )
+from durable_saga.documents import StepResult, StepStatus
+from saga.models import SagaInput
+from saga.workflow import ORDER_SAGA, ORDER_STEP, PAYMENT_STEP
 from tests.saga.scripted import (
     FORWARD,
     INSTANCE,
@@ -272,7 +273,7 @@ async def test_a_rollback_that_succeeds_after_transient_failures_compensates() -
 async def test_a_compensation_that_keeps_failing_waits_for_an_operator(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="saga.workflow")
+    caplog.set_level(logging.ERROR, logger="durable_saga.orchestrator")
     run = await run_saga(
         PaymentActivity=[rejected("insufficient funds")],
         RollbackPaymentActivity=[Raises("wallet table unavailable")],
@@ -546,16 +547,16 @@ def test_an_answer_that_is_not_a_step_outcome_counts_as_failed() -> None:
 def test_compensation_is_needed_unless_both_succeeded() -> None:
     succeeded = StepResult(status=StepStatus.SUCCEEDED)
     for other in StepStatus:
-        steps = {Step.ORDER: succeeded, Step.PAYMENT: StepResult(status=other)}
+        steps = {ORDER_STEP: succeeded, PAYMENT_STEP: StepResult(status=other)}
         assert needs_compensation(steps) is (other is not StepStatus.SUCCEEDED)
 
 
 def test_rollback_result_keeps_the_story_of_the_step() -> None:
     before = StepResult(status=StepStatus.COMPENSATING, reason="rejected: no stock")
-    assert rollback_result(Step.ORDER, before, {"ok": True}) == StepResult(
+    assert rollback_result(ORDER_STEP, before, {"ok": True}) == StepResult(
         status=StepStatus.COMPENSATED, reason="rejected: no stock; compensated"
     )
-    failed = rollback_result(Step.PAYMENT, before, Exception("boom \n {details}"))
+    failed = rollback_result(PAYMENT_STEP, before, Exception("boom \n {details}"))
     assert failed == StepResult(
         status=StepStatus.COMPENSATION_FAILED,
         reason="payment rollback failed: boom (payment was rejected: no stock)",
@@ -565,8 +566,9 @@ def test_rollback_result_keeps_the_story_of_the_step() -> None:
 def test_failed_rollbacks_are_named_in_step_order() -> None:
     done = StepResult(status=StepStatus.COMPENSATED)
     stuck = StepResult(status=StepStatus.COMPENSATION_FAILED)
-    assert failed_rollbacks({Step.ORDER: done, Step.PAYMENT: done}) == []
-    assert failed_rollbacks({Step.PAYMENT: stuck, Step.ORDER: stuck}) == [Step.ORDER, Step.PAYMENT]
+    steps = ORDER_SAGA.steps
+    assert failed_rollbacks(steps, {"order": done, "payment": done}) == []
+    assert failed_rollbacks(steps, {"payment": stuck, "order": stuck}) == [ORDER_STEP, PAYMENT_STEP]
 
 
 def test_failure_text_drops_the_serialized_details() -> None:

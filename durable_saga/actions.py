@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from saga.models import MAX_NOTE_LENGTH
-from saga.views import InstanceSnapshot
+from durable_saga.documents import MAX_NOTE_LENGTH
+from durable_saga.views import InstanceSnapshot, SagaMonitor
 
 TERMINABLE = frozenset({"Pending", "Running", "Suspended"})
 MAX_REASON_LENGTH = 500
@@ -42,20 +42,23 @@ class Action:
         return asdict(self)
 
 
-def available_actions(order_id: str, instance: InstanceSnapshot) -> list[Action]:
+def available_actions(
+    monitor: SagaMonitor, saga_id: str, instance: InstanceSnapshot
+) -> list[Action]:
     """Terminate while the instance has not ended; retry or resolve while it waits for an
-    operator (as POST /api/orders/{orderId}/compensation takes them)."""
-    order = quote(order_id, safe="")
+    operator (as POST /api/{collection}/{id}/compensation takes them)."""
+    path = f"{monitor.collection}/{quote(saga_id, safe='')}"
+    noun = monitor.noun
     actions: list[Action] = []
     if instance.operator_wait() is not None:
-        compensation = f"orders/{order}/compensation"
+        compensation = f"{path}/compensation"
         actions.append(
             Action(
                 "retry",
                 "Retry rollbacks",
                 compensation,
                 {"action": "retry"},
-                f"Run the failed rollbacks of order {order_id} again?",
+                f"Run the failed rollbacks of {noun} {saga_id} again?",
             )
         )
         actions.append(
@@ -64,7 +67,7 @@ def available_actions(order_id: str, instance: InstanceSnapshot) -> list[Action]
                 "Resolve by hand",
                 compensation,
                 {"action": "resolve"},
-                f"Record that order {order_id} was put right by hand? The saga ends with outcome "
+                f"Record that {noun} {saga_id} was put right by hand? The saga ends with outcome "
                 "resolved_manually and rolls nothing else back.",
                 TextField(
                     "note",
@@ -79,10 +82,10 @@ def available_actions(order_id: str, instance: InstanceSnapshot) -> list[Action]
             Action(
                 "terminate",
                 "Terminate",
-                f"orders/{order}/termination",
+                f"{path}/termination",
                 {},
-                f"Terminate order {order_id}? The saga stops where it is: nothing is rolled back, "
-                "and what it already reserved or charged stays.",
+                f"Terminate {noun} {saga_id}? The saga stops where it is: nothing is rolled back, "
+                f"and {monitor.kept_on_terminate} stays.",
                 TextField(
                     "reason",
                     "Reason",

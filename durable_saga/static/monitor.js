@@ -1,5 +1,6 @@
-// The saga monitor: draws what the app's JSON endpoints answer. No framework and no build step;
-// every text goes through textContent, never HTML.
+// The saga monitor: draws what the app's JSON endpoints answer, for the saga the server describes
+// in the body's data-monitor attribute (durable_saga.views.SagaMonitor.page_config). No framework
+// and no build step; every text goes through textContent, never HTML.
 "use strict";
 
 (() => {
@@ -11,6 +12,14 @@
   const PAGE_SIZE = Math.min(100, Math.max(1, Math.trunc(Number(search.get("top"))) || 25));
   const MAX_REQUESTS_PER_LOAD = 20;
   const RUNNING = new Set(["Pending", "Running", "Suspended"]);
+
+  // What this app's sagas are called, where their endpoints live and what the page shows of them.
+  const config = JSON.parse(document.body.dataset.monitor);
+  const noun = config.noun;
+  const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
+  const collection = config.collection;
+  const idOf = (view) => view[config.idField];
+  const sagaPath = (id) => `${collection}/${encodeURIComponent(id)}`;
 
   // The page is /{prefix}/monitor; the endpoints it reads live beside it under /{prefix}/.
   const apiBase = location.pathname.replace(/monitor\/?$/, "");
@@ -26,7 +35,7 @@
     loading: false,
     listGeneration: 0,
     sagaGeneration: 0,
-    openOrder: null,
+    openId: null,
     saga: null,
     lastFocus: null,
   };
@@ -143,15 +152,15 @@
     return params;
   }
 
-  // Fetch pages until `wanted` orders arrived or the list ended: filtered pages may be short.
-  async function fetchOrders(wanted, token) {
+  // Fetch pages until `wanted` sagas arrived or the list ended: filtered pages may be short.
+  async function fetchSagas(wanted, token) {
     const rows = [];
     let requests = 0;
     do {
       const params = listQuery();
       if (token) params.set("continuationToken", token);
-      const page = await api(`orders?${params}`);
-      rows.push(...page.orders);
+      const page = await api(`${collection}?${params}`);
+      rows.push(...page[collection]);
       token = page.continuationToken;
       requests += 1;
     } while (token && rows.length < wanted && requests < MAX_REQUESTS_PER_LOAD);
@@ -159,7 +168,7 @@
   }
 
   const newestFirst = (a, b) =>
-    (b.createdTime || "").localeCompare(a.createdTime || "") || b.orderId.localeCompare(a.orderId);
+    (b.createdTime || "").localeCompare(a.createdTime || "") || idOf(b).localeCompare(idOf(a));
 
   // Each load supersedes the ones before it: a filter changed mid-load must not be overwritten
   // by the older answer. A timed refresh skips its turn while a load is under way.
@@ -169,10 +178,10 @@
     state.loading = true;
     try {
       const wanted = append ? PAGE_SIZE : Math.max(PAGE_SIZE, state.rows.length);
-      const { rows, token } = await fetchOrders(wanted, append ? state.token : null);
+      const { rows, token } = await fetchSagas(wanted, append ? state.token : null);
       if (generation !== state.listGeneration) return;
-      const byId = new Map((append ? state.rows : []).map((row) => [row.orderId, row]));
-      for (const row of rows) byId.set(row.orderId, row);
+      const byId = new Map((append ? state.rows : []).map((row) => [idOf(row), row]));
+      for (const row of rows) byId.set(idOf(row), row);
       state.rows = [...byId.values()].sort(newestFirst);
       state.token = token;
       $("list-error").hidden = true;
@@ -191,10 +200,11 @@
       ...state.rows.map((row) =>
         el(
           "tr",
-          { "data-order": row.orderId },
-          el("td", { "data-label": "Order" }, el("a", { href: `#/orders/${encodeURIComponent(row.orderId)}`, text: row.orderId })),
-          el("td", { "data-label": "Customer", text: row.customerId ?? "—" }),
-          el("td", { "data-label": "Amount", className: "num", text: row.amount ?? "—" }),
+          { "data-order": idOf(row) },
+          el("td", { "data-label": Noun }, el("a", { href: `#/${sagaPath(idOf(row))}`, text: idOf(row) })),
+          config.columns.map((column) =>
+            el("td", { "data-label": column.label, className: column.kind === "number" ? "num" : null }, shown(column, row[column.field])),
+          ),
           el("td", { "data-label": "Status" }, badge(row.runtimeStatus)),
           el("td", { "data-label": "Outcome" }, badge(row.outcome)),
           el("td", { "data-label": "Stage" }, badge(row.stage)),
@@ -210,43 +220,43 @@
 
   // ---- one saga -----------------------------------------------------------------------------
 
-  async function loadSaga(orderId) {
-    const id = encodeURIComponent(orderId);
+  async function loadSaga(sagaId) {
     const generation = ++state.sagaGeneration;
     try {
-      const [order, detail] = await Promise.all([api(`orders/${id}`), api(`orders/${id}/timeline`)]);
+      const [view, detail] = await Promise.all([api(sagaPath(sagaId)), api(`${sagaPath(sagaId)}/timeline`)]);
       if (generation !== state.sagaGeneration) return;
-      state.saga = { order, detail };
+      state.saga = { view, detail };
       $("saga-error").hidden = true;
-      renderSaga(order, detail);
+      renderSaga(view, detail);
       refreshed();
     } catch (error) {
       if (generation !== state.sagaGeneration) return;
-      const message = error.status === 404 ? `There is no order ${orderId}.` : `Could not load order ${orderId}: ${error.message}`;
+      const message = error.status === 404 ? `There is no ${noun} ${sagaId}.` : `Could not load ${noun} ${sagaId}: ${error.message}`;
       showError("saga-error", message);
     }
   }
 
-  function renderSaga(order, detail) {
-    $("saga-title").textContent = `Order ${order.orderId}`;
+  function renderSaga(view, detail) {
+    $("saga-title").textContent = `${Noun} ${idOf(view)}`;
     const facts = [
-      ["Status", badge(order.runtimeStatus)],
+      ["Status", badge(view.runtimeStatus)],
       ["Outcome", badge(detail.outcome)],
       ["Stage", badge(detail.stage)],
-      ["Customer", order.customerId ?? "—"],
-      ["Amount", order.amount ?? "—"],
-      ["Created", localTime(order.createdTime)],
-      ["Last updated", localTime(order.lastUpdatedTime)],
-      ["Duration", sagaDuration(order)],
+      ...(detail.activeStage ? [["In stage", detail.activeStage]] : []),
+      ...config.columns.map((column) => [column.label, shown(column, view[column.field])]),
+      ["Created", localTime(view.createdTime)],
+      ["Last updated", localTime(view.lastUpdatedTime)],
+      ["Duration", sagaDuration(view)],
     ];
-    if (order.error) facts.push(["Reason", order.error]);
+    if (view.error) facts.push(["Reason", view.error]);
     if (detail.resolution) {
       facts.push(["Resolution", `${detail.resolution.note ?? ""} (${localTime(detail.resolution.resolvedAt)})`]);
     }
     $("saga-facts").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", {}, value)]));
     renderAttention(detail.attention, detail.stage);
     renderActions(detail.actions);
-    renderLedgers(order);
+    renderDetails(view);
+    renderSteps(view);
     renderTimeline(detail.timeline);
     if ($("payloads").open) loadPayloads();
   }
@@ -283,24 +293,41 @@
     );
   }
 
-  function renderLedgers(order) {
-    const ledgers = order.ledgers || {};
+  // A field of a saga as its column says: a badge, or text ("—" when there is none).
+  function shown(column, value) {
+    return column.kind === "badge" ? badge(value) : String(value ?? "—");
+  }
+
+  // What the saga's domain adds to its view (the order's ledgers), as the config lays it out.
+  function renderDetails(view) {
+    const details = config.details;
+    if (!details) return;
+    const records = view[details.field] || {};
     $("ledgers").tBodies[0].replaceChildren(
-      ...["order", "payment"].map((name) => {
-        const record = ledgers[name];
+      ...details.rows.map(({ key, label }) => {
+        const record = records[key];
         return el(
           "tr",
-          { "data-ledger": name },
-          el("th", { scope: "row", text: name === "order" ? "Stock (order)" : "Wallet (payment)" }),
-          el("td", {}, record ? badge(record.status) : el("span", { className: "muted", text: "nothing recorded" })),
-          el("td", { className: "num", text: record ? record.amount : "—" }),
-          el("td", { text: record?.reason ?? "" }),
+          { "data-ledger": key },
+          el("th", { scope: "row", text: label }),
+          details.columns.map((column) => recordCell(column, record)),
         );
       }),
     );
-    const steps = order.steps || {};
+  }
+
+  function recordCell(column, record) {
+    if (column.kind === "badge") {
+      return el("td", {}, record ? badge(record[column.field]) : el("span", { className: "muted", text: "nothing recorded" }));
+    }
+    if (column.kind === "number") return el("td", { className: "num", text: record ? record[column.field] ?? "—" : "—" });
+    return el("td", { text: record?.[column.field] ?? "" });
+  }
+
+  function renderSteps(view) {
+    const steps = view.steps || {};
     $("steps").tBodies[0].replaceChildren(
-      ...["order", "payment"].map((name) =>
+      ...config.steps.map(({ name }) =>
         el(
           "tr",
           { "data-step": name },
@@ -319,7 +346,9 @@
     const at = (ms) => `${Math.min(100, Math.max(0, (ms / span) * 100))}%`;
     const width = (from, to) => `${Math.max(0, ((Math.min(to, span) - from) / span) * 100)}%`;
     const inWindow = (ms) => ms >= 0 && ms <= span;
-    const deadline = t.deadline;
+    // Each lane shows the deadlines of its stage (a lane of no declared step, all of them).
+    const deadlines = t.deadlines || [];
+    const stageOf = (deadline) => (config.stages.length > 1 && deadline.stage ? ` (stage ${deadline.stage})` : "");
 
     const lanes = t.lanes.map((lane) => {
       const track = el("div", { className: "track" });
@@ -344,7 +373,10 @@
         node.style.width = width(attempt.fromMs, attempt.toMs);
         track.append(node);
       }
-      if (deadline && inWindow(deadline.atMs)) track.append(deadlineLine(deadline, at));
+      for (const deadline of deadlines) {
+        const ours = !lane.stage || !deadline.stage || lane.stage === deadline.stage;
+        if (ours && inWindow(deadline.atMs)) track.append(deadlineLine(deadline, at));
+      }
       const last = lane.attempts[lane.attempts.length - 1];
       const count = `${lane.attempts.length} attempt${lane.attempts.length === 1 ? "" : "s"}`;
       return el(
@@ -376,10 +408,10 @@
     });
 
     const notes = [];
-    if (deadline) {
+    for (const deadline of deadlines) {
       const fired = deadline.fired ? `fired at ${clockTime(deadline.fired)}` : "not fired";
       const where = inWindow(deadline.atMs) ? "" : " (outside the window shown)";
-      notes.push(el("li", { "data-mark": "deadline", text: `Step deadline ${clockTime(deadline.fireAt)}: ${fired}${where}` }));
+      notes.push(el("li", { "data-mark": "deadline", text: `Step deadline${stageOf(deadline)} ${clockTime(deadline.fireAt)}: ${fired}${where}` }));
     }
     for (const decision of t.decisions) {
       notes.push(
@@ -445,11 +477,11 @@
   }
 
   async function loadPayloads() {
-    const orderId = state.openOrder;
-    if (!orderId) return;
+    const sagaId = state.openId;
+    if (!sagaId) return;
     try {
-      const payloads = await api(`orders/${encodeURIComponent(orderId)}/payloads`);
-      if (state.openOrder === orderId) $("payloads-body").textContent = JSON.stringify(payloads, null, 2);
+      const payloads = await api(`${sagaPath(sagaId)}/payloads`);
+      if (state.openId === sagaId) $("payloads-body").textContent = JSON.stringify(payloads, null, 2);
     } catch (error) {
       $("payloads-body").textContent = `Could not load the input and output: ${error.message}`;
     }
@@ -498,7 +530,7 @@
       });
       closeDialog();
       $("action-message").textContent = `${action.label}: accepted. The saga view follows it below.`;
-      await followSaga(state.openOrder, before);
+      await followSaga(state.openId, before);
     } catch (error) {
       $("confirm-problem").textContent = `${action.label} was refused: ${error.message}`;
     } finally {
@@ -508,15 +540,15 @@
 
   function sagaState() {
     const saga = state.saga;
-    return saga ? `${saga.order.runtimeStatus} ${saga.detail.stage} ${saga.detail.outcome}` : "";
+    return saga ? `${saga.view.runtimeStatus} ${saga.detail.stage} ${saga.detail.outcome}` : "";
   }
 
   // The host takes an accepted command a moment later: read the saga again, briefly and often,
   // until it shows the change, rather than waiting for the next refresh.
-  async function followSaga(orderId, before) {
+  async function followSaga(sagaId, before) {
     for (let tries = 0; tries < FOLLOW_TRIES; tries += 1) {
-      await loadSaga(orderId);
-      if (state.openOrder !== orderId || sagaState() !== before) return;
+      await loadSaga(sagaId);
+      if (state.openId !== sagaId || sagaState() !== before) return;
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
     }
   }
@@ -527,6 +559,31 @@
   }
 
   // ---- views, refresh and wiring ------------------------------------------------------------
+
+  // Name this saga's things in the page: the search box, the list's columns, the details panel.
+  function configure() {
+    $("find-label").textContent = `Find ${noun}`;
+    $("find-id").placeholder = `${noun} id${config.exampleId ? `, e.g. ${config.exampleId}` : ""}`;
+    $("id-column").textContent = Noun;
+    $("id-column").after(
+      ...config.columns.map((column) =>
+        el("th", { scope: "col", className: column.kind === "number" ? "num" : null, text: column.label }),
+      ),
+    );
+    const details = config.details;
+    if (details) {
+      $("ledgers-title").textContent = details.title;
+      $("ledgers").tHead.rows[0].replaceChildren(
+        el("th", { scope: "col", text: details.rowHeader }),
+        ...details.columns.map((column) =>
+          el("th", { scope: "col", className: column.kind === "number" ? "num" : null, text: column.label }),
+        ),
+      );
+      $("ledgers-title").hidden = $("ledgers").hidden = false;
+    } else {
+      $("ledgers-title").closest("aside").setAttribute("aria-labelledby", "steps-title");
+    }
+  }
 
   function showError(id, message) {
     $(id).textContent = message;
@@ -540,11 +597,11 @@
   }
 
   function refresh(timed = false) {
-    if (state.openOrder) {
+    if (state.openId) {
       const saga = state.saga;
       // A finished saga's history no longer changes; only a running one is read again.
-      if (!saga || saga.order.orderId !== state.openOrder || RUNNING.has(saga.order.runtimeStatus)) {
-        return loadSaga(state.openOrder);
+      if (!saga || idOf(saga.view) !== state.openId || RUNNING.has(saga.view.runtimeStatus)) {
+        return loadSaga(state.openId);
       }
       refreshed();
       return Promise.resolve();
@@ -562,17 +619,18 @@
   }
 
   function route() {
-    const match = location.hash.match(/^#\/orders\/(.+)$/);
-    const orderId = match ? decodeURIComponent(match[1]) : null;
-    const previous = state.openOrder;
-    state.openOrder = orderId;
-    $("list-view").hidden = Boolean(orderId);
-    $("saga-view").hidden = !orderId;
+    const prefix = `#/${collection}/`;
+    const hash = location.hash;
+    const sagaId = hash.startsWith(prefix) && hash.length > prefix.length ? decodeURIComponent(hash.slice(prefix.length)) : null;
+    const previous = state.openId;
+    state.openId = sagaId;
+    $("list-view").hidden = Boolean(sagaId);
+    $("saga-view").hidden = !sagaId;
     $("action-message").textContent = "";
-    if (orderId) {
-      if (previous !== orderId) {
+    if (sagaId) {
+      if (previous !== sagaId) {
         state.saga = null;
-        $("saga-title").textContent = `Order ${orderId}`;
+        $("saga-title").textContent = `${Noun} ${sagaId}`;
         $("saga-facts").replaceChildren();
         $("actions").replaceChildren();
         $("timeline").replaceChildren(el("p", { className: "muted", text: "Loading…" }));
@@ -580,7 +638,7 @@
         $("payloads-body").textContent = "Loading…";
       }
       $("saga-title").focus();
-      loadSaga(orderId);
+      loadSaga(sagaId);
     } else {
       loadList().then(() => {
         const link = previous && document.querySelector(`tr[data-order="${CSS.escape(previous)}"] a`);
@@ -591,14 +649,14 @@
 
   $("find").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const orderId = $("find-id").value.trim();
+    const sagaId = $("find-id").value.trim();
     $("find-message").textContent = "";
-    if (!orderId) return;
+    if (!sagaId) return;
     try {
-      await api(`orders/${encodeURIComponent(orderId)}`);
-      location.hash = `#/orders/${encodeURIComponent(orderId)}`;
+      await api(sagaPath(sagaId));
+      location.hash = `#/${sagaPath(sagaId)}`;
     } catch (error) {
-      $("find-message").textContent = error.status === 404 ? `No order ${orderId}.` : error.message;
+      $("find-message").textContent = error.status === 404 ? `No ${noun} ${sagaId}.` : error.message;
     }
   });
   $("filters").addEventListener("submit", (event) => event.preventDefault());
@@ -630,6 +688,7 @@
   });
   window.addEventListener("hashchange", route);
 
+  configure();
   route();
   schedule();
 })();

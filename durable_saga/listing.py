@@ -1,11 +1,11 @@
-"""GET /api/orders: which sagas a client asked for, and how each one appears in the list.
+"""GET /api/{collection}: which sagas a client asked for, and how each one appears in the list.
 
 The Durable instance query filters by runtime status and creation time and pages with `top` and a
 continuation token; stage and outcome live in each saga's custom status (and its output once it
 completed), so they are filtered here, page by page. A page can therefore hold fewer than `top`
-orders, even none, while more follow: a client follows `continuationToken` until it is null.
+sagas, even none, while more follow: a client follows `continuationToken` until it is null.
 
-Order: each page is sorted newest first (by createdTime, then orderId). Pages come in the order the
+Order: each page is sorted newest first (by createdTime, then id). Pages come in the order the
 task hub's store lists instances, which for Azure Storage (and durable_host) is by instance id, not
 by time, so the list as a whole is newest first only when it fits in one page; narrow it with
 `createdFrom`/`createdTo` to see the latest sagas first. Nothing here does I/O.
@@ -18,23 +18,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from saga.models import Outcome
-from saga.starter import FieldError, InvalidRequest
-from saga.timeline import parse_time
-from saga.views import InstanceSnapshot, order_summary
-from saga.workflow import ORCHESTRATOR, Stage
+from durable_saga.documents import Outcome, Phase
+from durable_saga.errors import FieldError, InvalidRequest
+from durable_saga.timeline import parse_time
+from durable_saga.views import InstanceSnapshot, SagaMonitor, saga_summary
 
 DEFAULT_TOP = 25
 MAX_TOP = 100
 MAX_TOKEN_CHARS = 4096
 RUNTIME_STATUSES = ("Pending", "Running", "Completed", "Failed", "Terminated", "Suspended")
-STAGES = tuple(stage.value for stage in Stage)
+STAGES = tuple(phase.value for phase in Phase)
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A validated GET /api/orders query."""
+    """A validated GET /api/{collection} query."""
 
     top: int = DEFAULT_TOP
     continuation: str | None = None
@@ -104,20 +103,27 @@ def snapshot(payload: Mapping[str, Any]) -> InstanceSnapshot:
     )
 
 
-def order_row(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One order of the list, or None for an instance of another orchestration."""
-    if payload.get("name") != ORCHESTRATOR or not isinstance(payload.get("instanceId"), str):
+def saga_row(monitor: SagaMonitor, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One saga of the list, or None for an instance of another orchestration."""
+    if payload.get("name") != monitor.saga.name or not isinstance(payload.get("instanceId"), str):
         return None
-    return order_summary(payload["instanceId"], snapshot(payload))
+    return saga_summary(monitor, payload["instanceId"], snapshot(payload))
 
 
-def order_page(
-    instances: Iterable[Mapping[str, Any]], query: ListQuery, continuation: str | None
+def saga_page(
+    monitor: SagaMonitor,
+    instances: Iterable[Mapping[str, Any]],
+    query: ListQuery,
+    continuation: str | None,
 ) -> dict[str, Any]:
-    """`{"orders": [...], "continuationToken": ...}`: the matching orders, newest first."""
-    rows = [row for row in map(order_row, instances) if row is not None and _matches(row, query)]
-    rows.sort(key=lambda row: (row["createdTime"] or "", row["orderId"]), reverse=True)
-    return {"orders": rows, "continuationToken": continuation}
+    """`{<collection>: [...], "continuationToken": ...}`: the matching sagas, newest first."""
+    rows = [
+        row
+        for row in (saga_row(monitor, instance) for instance in instances)
+        if row is not None and _matches(row, query)
+    ]
+    rows.sort(key=lambda row: (row["createdTime"] or "", row[monitor.id_field]), reverse=True)
+    return {monitor.collection: rows, "continuationToken": continuation}
 
 
 def _matches(row: Mapping[str, Any], query: ListQuery) -> bool:

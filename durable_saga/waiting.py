@@ -1,5 +1,6 @@
-"""How the saga waits: parallel steps with their own retries under one deadline, rollbacks that
-all settle, and an operator's decision. The story is in saga.workflow; this is the mechanics.
+"""How a saga waits: a stage's steps in parallel, each with its own retries and deadline,
+compensations that all settle, and an operator's decision. What the saga decides is in
+durable_saga.orchestrator; this is the mechanics, and the one place that keeps the host's rules.
 
 They are shaped by the Functions host as much as by the SDK. The host replays the orchestrator's
 actions on DurableTask (OutOfProcOrchestrationShim.ProcessAsyncActionsV2): it starts each
@@ -19,24 +20,26 @@ very start of a replay. Three rules follow, and every wait below keeps them:
    early when the deadline fires and a .NET retry chain cannot be cut short.
 
 So each wait of the forward steps is its own action: the tasks it starts and a fresh timer due at
-the deadline ("the guard"), raced with task_any. When the race ends by anything but the guard,
-the guard is cancelled, so for the host that action completes at once on every replay and the next
-wait starts where the SDK starts it. When the guard fires, the steps still in flight are given
-up: their retry timers are cancelled; an attempt already running stays open until it returns
-(DurableTask cannot cancel an activity), so the instance reports Running for at most that long
-after the saga decided.
+the earliest deadline of the steps still waited on ("the guard"), raced with task_any. When the
+race ends by anything but the guard, the guard is cancelled, so for the host that action completes
+at once on every replay and the next wait starts where the SDK starts it. When the guard fires,
+the steps whose deadline it is are given up: their retry timers are cancelled; an attempt already
+running stays open until it returns (DurableTask cannot cancel an activity), so the instance
+reports Running for at most that long after the saga decided. Steps with a later deadline are
+waited on, under a guard of their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
 
-from saga.models import from_json_text
+from durable_saga.declaration import Retries
+from durable_saga.documents import from_json_text
 
 K = TypeVar("K", bound=Hashable)
 
@@ -45,11 +48,12 @@ Waiting = Generator[Any, Any, Any]
 
 
 @dataclass(frozen=True)
-class Retries:
-    """How often a step is tried, and how long it waits between tries."""
+class Attempts:
+    """How one step is tried: its activity, its retries, and when the saga stops waiting on it."""
 
-    attempts: int
-    interval: timedelta
+    activity: str
+    retries: Retries
+    deadline: datetime
 
 
 @dataclass
@@ -57,43 +61,47 @@ class _Step(Generic[K]):
     """One step's attempts: the attempt in flight, or the timer before the next one."""
 
     key: K
-    activity: str
+    plan: Attempts
     attempts: int = 0
     attempt: Any = None
     retry_timer: Any = None
     answered: bool = False
+    given_up: bool = False
     answer: Any = None
 
 
 def run_with_retries(
     context: df.DurableOrchestrationContext,
-    activities: Mapping[K, str],
+    steps: Mapping[K, Attempts],
     payload: Any,
-    retries: Retries,
-    deadline: datetime,
     on_answer: Callable[[K, Any], None],
 ) -> Generator[Any, Any, dict[K, Any]]:
-    """Run each activity (in parallel) until it answers, retrying it after a failure, until all
-    have answered or the deadline passes. An answer is what the activity returned, or the error
-    of its last attempt. Returns the answers; a step missing from them was cut off by the
-    deadline. `on_answer` hears of each answer as it arrives."""
-    steps = [_Step(key, name) for key, name in activities.items()]
-    for step in steps:
+    """Run each step's activity (in parallel) until it answers, retrying it after a failure,
+    until every step has answered or its deadline has passed. An answer is what the activity
+    returned, or the error of its last attempt. Returns the answers; a step missing from them
+    was cut off by its deadline. `on_answer` hears of each answer as it arrives."""
+    running = [_Step(key, plan) for key, plan in steps.items()]
+    for step in running:
         _attempt(context, step, payload)
-    while unanswered := [step for step in steps if not step.answered]:
-        guard = context.create_timer(deadline)
-        yield context.task_any([*(_open_task(step) for step in unanswered), guard])
+    while waited := [step for step in running if not (step.answered or step.given_up)]:
+        due = min(step.plan.deadline for step in waited)
+        guard = context.create_timer(due)
+        yield context.task_any([*(_open_task(step) for step in waited), guard])
         if guard.is_completed:
-            for step in unanswered:
-                if step.retry_timer is not None and not step.retry_timer.is_completed:
-                    step.retry_timer.cancel()
-            break
-        guard.cancel()
-        for step in unanswered:
+            for step in waited:
+                if step.plan.deadline <= due:
+                    step.given_up = True
+                    if step.retry_timer is not None and not step.retry_timer.is_completed:
+                        step.retry_timer.cancel()
+        else:
+            guard.cancel()
+        for step in waited:
+            if step.given_up:
+                continue
             if step.attempt is not None and step.attempt.is_completed:
                 result = step.attempt.result
-                if isinstance(result, BaseException) and step.attempts < retries.attempts:
-                    fire_at = context.current_utc_datetime + retries.interval
+                if isinstance(result, BaseException) and step.attempts < step.plan.retries.attempts:
+                    fire_at = context.current_utc_datetime + step.plan.retries.interval
                     step.attempt, step.retry_timer = None, context.create_timer(fire_at)
                 else:
                     step.answered, step.answer = True, result
@@ -101,12 +109,12 @@ def run_with_retries(
             elif step.retry_timer is not None and step.retry_timer.is_completed:
                 step.retry_timer = None
                 _attempt(context, step, payload)
-    return {step.key: step.answer for step in steps if step.answered}
+    return {step.key: step.answer for step in running if step.answered}
 
 
 def _attempt(context: df.DurableOrchestrationContext, step: _Step[Any], payload: Any) -> None:
     step.attempts += 1
-    step.attempt = context.call_activity(step.activity, payload, expected_type=dict)
+    step.attempt = context.call_activity(step.plan.activity, payload, expected_type=dict)
 
 
 def _open_task(step: _Step[Any]) -> Any:

@@ -1,14 +1,18 @@
 """A saga's history, as the Durable status API shows it (`showHistory=true`), laid out in lanes.
 
-One lane per forward step and one per rollback; each activity attempt is a bar from when it was
-scheduled to when it answered, and a retry timer is a wait between two attempts. The step deadline,
-the operator's decisions and the instance's own events (started, terminated, completed) are marks.
+One lane per declared step and one per compensation, in declaration order; each activity attempt
+is a bar from when it was scheduled to when it answered, and a retry timer is a wait between two
+attempts. The step deadlines, the operator's decisions and the instance's own events (started,
+terminated, completed) are marks.
 
 The status API's history is post-processed by the host: a completed task's `TaskScheduled` is folded
 into its `TaskCompleted`/`TaskFailed` (as `FunctionName` and `ScheduledTime`), orchestrator episode
 markers are dropped, and event and timer ids are removed. So a retry timer is recognised by where
-it sits (after a failed attempt of a lane), and the deadline by its fire time (the saga's first
-timer, and any later timer due at that same instant, guards the same deadline). Pure: no I/O.
+it sits (after a failed attempt of a lane), and a deadline by its fire time: a timer that follows
+no failed attempt guards a deadline, and any later timer due at that same instant guards the same
+one. A deadline belongs to the stage of the first forward step to answer after it was set (a
+stage's steps are waited on only under its own guards, and the next stage starts once all of them
+have answered). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from saga.models import from_json_text
-from saga.workflow import FORWARD_ACTIVITY, OPERATOR_DECISION, ROLLBACK_ACTIVITY, Step
+from durable_saga.declaration import Saga
+from durable_saga.documents import from_json_text
+from durable_saga.orchestrator import OPERATOR_DECISION
 
 MAX_DETAIL_CHARS = 500
 """Errors and notes are cut to this length: the page shows them, the logs keep the rest."""
@@ -34,19 +39,22 @@ class LaneSpec:
     key: str
     label: str
     kind: str  # "step", "compensation", or "other" for an activity the saga does not call
+    step: str | None = None  # the declared step the lane's activity belongs to
+    stage: str | None = None  # and that step's stage
 
 
-# By activity name, in the order the lanes are drawn: the steps, then their rollbacks.
-LANES: dict[str, LaneSpec] = {
-    **{FORWARD_ACTIVITY[step]: LaneSpec(step.value, step.title(), "step") for step in Step},
-    **{
-        ROLLBACK_ACTIVITY[step]: LaneSpec(
-            f"{step}_rollback", f"{step.title()} rollback", "compensation"
-        )
-        for step in Step
-    },
-}
-_LANE_ORDER = {spec.key: index for index, spec in enumerate(LANES.values())}
+def lanes_of(saga: Saga) -> dict[str, LaneSpec]:
+    """The saga's lanes by activity name, in the order they are drawn: the steps, then the
+    compensations, each in declaration order."""
+    lanes: dict[str, LaneSpec] = {}
+    for step, activity, compensates in saga.activities():
+        stage = saga.stage_of(step).name
+        if compensates:
+            key, label, kind = f"{step.name}_rollback", f"{step.title} rollback", "compensation"
+        else:
+            key, label, kind = step.name, step.title, "step"
+        lanes[activity] = LaneSpec(key, label, kind, step.name, stage)
+    return lanes
 
 
 class AttemptStatus(StrEnum):
@@ -86,8 +94,12 @@ class Lane:
 
 @dataclass
 class Deadline:
+    """A deadline the saga set (a guard timer): when it falls, when it fired if it did, and the
+    stage whose steps it bounds."""
+
     fire_at: datetime
     fired: datetime | None = None
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,32 +124,54 @@ class Timeline:
     end: datetime
     ended: datetime | None
     lanes: list[Lane]
-    deadline: Deadline | None
+    deadlines: list[Deadline]
     decisions: list[Decision]
     marks: list[Mark]
 
+    @property
+    def deadline(self) -> Deadline | None:
+        """The first deadline the saga set (a one-stage saga with one deadline has no other)."""
+        return self.deadlines[0] if self.deadlines else None
+
 
 def build_timeline(
-    events: Sequence[Mapping[str, Any]], runtime_status: str, now: datetime
+    saga: Saga,
+    events: Sequence[Mapping[str, Any]],
+    runtime_status: str,
+    now: datetime,
+    step_deadlines: Mapping[str, timedelta] | None = None,
 ) -> Timeline:
-    """Lay out `events` (the status API's `historyEvents`, oldest first) in lanes.
+    """Lay out `events` (the status API's `historyEvents`, oldest first) in `saga`'s lanes.
 
     `runtime_status` tells an attempt still waiting for its answer (running) from one whose
     instance ended without it (abandoned); `now` is where a running attempt's bar ends.
+    `step_deadlines` (each step's deadline, from the policy the saga ran under) tells which of a
+    stage's deadlines is whose when its steps' deadlines differ; without it a stage's steps
+    count from its first deadline.
     """
-    builder = _Builder(runtime_status in TERMINAL_STATUSES)
+    builder = _Builder(saga, runtime_status in TERMINAL_STATUSES)
     for event in events:
         builder.add(event)
-    return builder.finish(now)
+    return builder.finish(now, step_deadlines or {})
+
+
+def deadlines_of(saga: Saga, saga_input: Any) -> dict[str, timedelta]:
+    """Each step's deadline under the policy `saga_input` carries (None: none is known)."""
+    if saga_input is None:
+        return {}
+    return {name: plan.deadline for name, plan in saga.plan(saga.policy_of(saga_input)).items()}
 
 
 class _Builder:
-    def __init__(self, instance_ended: bool) -> None:
+    def __init__(self, saga: Saga, instance_ended: bool) -> None:
+        self.saga = saga
+        self.specs = lanes_of(saga)
+        self.order = {spec.key: index for index, spec in enumerate(self.specs.values())}
         self.instance_ended = instance_ended
         self.lanes: dict[str, Lane] = {}
         # Lanes whose last attempt failed, most recent last: the next retry timer is theirs.
         self.awaiting_retry: list[Lane] = []
-        self.deadline: Deadline | None = None
+        self.deadlines: list[Deadline] = []
         self.decisions: list[Decision] = []
         self.marks: list[Mark] = []
         self.start: datetime | None = None
@@ -180,7 +214,7 @@ class _Builder:
     def _lane(self, activity: str) -> Lane:
         lane = self.lanes.get(activity)
         if lane is None:
-            spec = LANES.get(activity, LaneSpec(activity, activity, "other"))
+            spec = self.specs.get(activity, LaneSpec(activity, activity, "other"))
             lane = self.lanes[activity] = Lane(spec, activity)
         return lane
 
@@ -202,19 +236,25 @@ class _Builder:
         else:
             status, detail = answer_status(event.get("Result"))
         lane.attempts.append(Attempt(0, scheduled, at, status, detail))
+        if lane.spec.kind == "step":
+            for deadline in self.deadlines:
+                deadline.stage = deadline.stage or lane.spec.stage
 
     def _timer_created(self, event: Mapping[str, Any], at: datetime) -> None:
         fire_at = parse_time(event.get("FireAt"))
         if fire_at is None:
             return
-        if self.deadline is not None and fire_at == self.deadline.fire_at:
+        if self._deadline_at(fire_at) is not None:
             return  # another guard of the same deadline
         if self.awaiting_retry:
             # The most recent failure: a lane whose last failure got no retry (its attempts ran
             # out) must not take the timers of the rollbacks that follow.
             self.awaiting_retry.pop().waits.append(Wait(at, fire_at, None))
-        elif self.deadline is None:
-            self.deadline = Deadline(fire_at)
+        else:
+            self.deadlines.append(Deadline(fire_at))
+
+    def _deadline_at(self, fire_at: datetime | None) -> Deadline | None:
+        return next((d for d in self.deadlines if d.fire_at == fire_at), None)
 
     def _awaiting(self, lane: Lane) -> None:
         if lane in self.awaiting_retry:
@@ -223,8 +263,9 @@ class _Builder:
 
     def _timer_fired(self, event: Mapping[str, Any], at: datetime) -> None:
         fire_at = parse_time(event.get("FireAt"))
-        if self.deadline is not None and fire_at == self.deadline.fire_at:
-            self.deadline.fired = self.deadline.fired or at
+        deadline = self._deadline_at(fire_at)
+        if deadline is not None:
+            deadline.fired = deadline.fired or at
             return
         for lane in self.lanes.values():
             for wait in lane.waits:
@@ -242,12 +283,15 @@ class _Builder:
         else:
             self.marks.append(Mark(at, "event", name))
 
-    def finish(self, now: datetime) -> Timeline:
+    def finish(self, now: datetime, step_deadlines: Mapping[str, timedelta]) -> Timeline:
         start = self.start or now
-        lanes = sorted(self.lanes.values(), key=_lane_order)
-        fired = self.deadline.fired if self.deadline is not None else None
+        lanes = sorted(self.lanes.values(), key=self._lane_order)
         for lane in lanes:
             lane.attempts.sort(key=lambda attempt: attempt.scheduled)
+        self._last_stage_for_open_deadlines(lanes)
+        for lane in lanes:
+            deadline = self._deadline_of(lane, step_deadlines)
+            fired = deadline.fired if deadline is not None else None
             for number, attempt in enumerate(lane.attempts, start=1):
                 attempt.number = number
                 if (
@@ -267,12 +311,32 @@ class _Builder:
         end = max(
             [start, *_activity_moments(lanes, self.ended or now), *(d.at for d in self.decisions)]
         )
-        return Timeline(start, end, self.ended, lanes, self.deadline, self.decisions, self.marks)
+        return Timeline(start, end, self.ended, lanes, self.deadlines, self.decisions, self.marks)
 
+    def _lane_order(self, lane: Lane) -> tuple[int, str]:
+        """The saga's lanes in declaration order, then any other activity's by name."""
+        return self.order.get(lane.spec.key, len(self.order)), lane.activity
 
-def _lane_order(lane: Lane) -> tuple[int, str]:
-    """Known lanes in LANES' order, then any other activity's by name."""
-    return _LANE_ORDER.get(lane.spec.key, len(_LANE_ORDER)), lane.activity
+    def _last_stage_for_open_deadlines(self, lanes: list[Lane]) -> None:
+        """A deadline no step answered after belongs to the last stage that ran a step."""
+        stages = [lane.spec.stage for lane in lanes if lane.spec.kind == "step" and lane.attempts]
+        ran = [stage.name for stage in self.saga.stages if stage.name in stages]
+        for deadline in self.deadlines:
+            deadline.stage = deadline.stage or (ran[-1] if ran else self.saga.stages[0].name)
+
+    def _deadline_of(self, lane: Lane, step_deadlines: Mapping[str, timedelta]) -> Deadline | None:
+        """The deadline that cut the lane's step off, if one did: its stage's first deadline,
+        moved by how much later than its stage's earliest the step's own deadline falls."""
+        spec = lane.spec
+        first = next((d for d in self.deadlines if d.stage == spec.stage), None)
+        if first is None or spec.step is None:
+            return first
+        stage = next(stage for stage in self.saga.stages if stage.name == spec.stage)
+        own = step_deadlines.get(spec.step)
+        known = [step_deadlines[step.name] for step in stage.steps if step.name in step_deadlines]
+        if own is None or not known:
+            return first
+        return self._deadline_at(first.fire_at + (own - min(known)))
 
 
 def _activity_moments(lanes: Iterable[Lane], open_end: datetime) -> Iterable[datetime]:
@@ -335,7 +399,14 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         return None if moment is None else format_time(moment)
 
     open_end = timeline.ended or timeline.end
-    deadline = timeline.deadline
+
+    def deadline_json(deadline: Deadline) -> dict[str, Any]:
+        return {
+            "fireAt": format_time(deadline.fire_at),
+            "atMs": offset(deadline.fire_at),
+            "fired": stamp(deadline.fired),
+        }
+
     return {
         "start": format_time(timeline.start),
         "end": format_time(timeline.end),
@@ -346,6 +417,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
                 "key": lane.spec.key,
                 "label": lane.spec.label,
                 "kind": lane.spec.kind,
+                "stage": lane.spec.stage,
                 "activity": lane.activity,
                 "attempts": [
                     {
@@ -375,13 +447,10 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
             }
             for lane in timeline.lanes
         ],
-        "deadline": None
-        if deadline is None
-        else {
-            "fireAt": format_time(deadline.fire_at),
-            "atMs": offset(deadline.fire_at),
-            "fired": stamp(deadline.fired),
-        },
+        "deadline": None if timeline.deadline is None else deadline_json(timeline.deadline),
+        "deadlines": [
+            {**deadline_json(deadline), "stage": deadline.stage} for deadline in timeline.deadlines
+        ],
         "decisions": [
             {"at": format_time(d.at), "atMs": offset(d.at), "action": d.action, "note": d.note}
             for d in timeline.decisions

@@ -1,0 +1,9 @@
+"""HoldRoom, stood in for by booking_services.answer."""
+
+from typing import Any
+
+from booking_services import answer
+
+
+def main(booking: Any) -> dict[str, Any]:
+    return answer("HoldRoom", booking)

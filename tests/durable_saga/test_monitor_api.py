@@ -1,0 +1,152 @@
+"""The toolkit's monitor endpoints for a saga that wrote none of them: BookingSaga's function
+folders are one call each into durable_saga.monitor with BOOKING_MONITOR (tests/durable_saga/app),
+run on the kit with the real Durable client."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from durable_host.testing import DurableTestEnv
+from tests.durable_saga.bookings import ACTIVITIES, APP, BOOKING, INSTANCE
+from tests.scripted import Raises, needs_attention, scripted_env
+
+CARD_FAILED = "failed: Activity function 'ChargeCard' failed:  ServiceError: card network down"
+REFUND_FAILED = (
+    "card rollback failed: Activity function 'RefundCard' failed:  ServiceError: ledger down "
+    f"(card was {CARD_FAILED})"
+)
+SUCCEEDED = {"status": "succeeded", "reason": None}
+
+
+@pytest.fixture
+async def waiting() -> AsyncIterator[DurableTestEnv]:
+    """A booking whose card kept failing and whose refund keeps failing: it waits for an
+    operator in its second stage, its first stage not compensated yet. And a FencedBookingSaga
+    under another id, which the bookings API does not show."""
+    answers = {"ChargeCard": [Raises("card network down")], "RefundCard": [Raises("ledger down")]}
+    async with scripted_env(APP, ACTIVITIES, BOOKING, answers, serve=True) as env:
+        for saga, instance in (("BookingSaga", INSTANCE), ("FencedBookingSaga", "fenced-1")):
+            await env.start(saga, BOOKING, instance)
+            await env.wait_for(instance, "Running", until=needs_attention(0))
+        yield env
+
+
+async def get(env: DurableTestEnv, path: str) -> Any:
+    answer = await env.request("GET", path)
+    assert answer.status == 200, answer.text
+    return answer.json()
+
+
+async def test_the_list_and_one_saga_are_shown_from_the_declaration(
+    waiting: DurableTestEnv,
+) -> None:
+    listed = await get(waiting, "/api/bookings?stage=needs_attention")
+    view = await get(waiting, f"/api/bookings/{INSTANCE}")
+
+    assert listed["continuationToken"] is None
+    assert [row["bookingId"] for row in listed["bookings"]] == [INSTANCE]
+    attention = {"rollbacks": ["card"], "lastError": REFUND_FAILED, "operatorRetries": 0}
+    assert view == {
+        "bookingId": INSTANCE,
+        "runtimeStatus": "Running",
+        "outcome": "compensation_failed",
+        "stage": "needs_attention",
+        "traveller": "alice",
+        "steps": {
+            "seat": SUCCEEDED,
+            "room": SUCCEEDED,
+            "card": {"status": "compensation_failed", "reason": REFUND_FAILED},
+            "notice": SUCCEEDED,
+        },
+        "createdTime": view["createdTime"],
+        "lastUpdatedTime": view["lastUpdatedTime"],
+        "attention": attention,
+    }
+    assert listed["bookings"][0] == {k: v for k, v in view.items() if k != "attention"}
+
+
+async def test_another_orchestration_under_an_id_is_not_one_of_these_sagas(
+    waiting: DurableTestEnv,
+) -> None:
+    answer = await waiting.request("GET", "/api/bookings/fenced-1")
+
+    assert answer.status == 404
+    assert answer.json() == {"errors": [{"field": "bookingId", "message": "no booking 'fenced-1'"}]}
+
+
+async def test_the_timeline_has_the_stages_lanes_deadlines_and_actions(
+    waiting: DurableTestEnv,
+) -> None:
+    document = await get(waiting, f"/api/bookings/{INSTANCE}/timeline")
+
+    timeline = document["timeline"]
+    assert [(lane["key"], lane["stage"]) for lane in timeline["lanes"]] == [
+        ("seat", "hold"),
+        ("room", "hold"),
+        ("card", "pay"),
+        ("notice", "pay"),
+        ("card_rollback", "pay"),
+    ]
+    assert [deadline["stage"] for deadline in timeline["deadlines"]] == ["hold", "pay"]
+    assert (document["activeStage"], document["stage"]) == ("pay", "needs_attention")
+    actions = {action["name"]: action for action in document["actions"]}
+    assert list(actions) == ["retry", "resolve", "terminate"]
+    assert actions["retry"]["path"] == f"bookings/{INSTANCE}/compensation"
+    assert actions["retry"]["confirm"] == f"Run the failed rollbacks of booking {INSTANCE} again?"
+    assert "what its steps already did stays" in actions["terminate"]["confirm"]
+
+
+async def test_an_operator_resolves_a_booking_over_its_api(waiting: DurableTestEnv) -> None:
+    answer = await waiting.request(
+        "POST",
+        f"/api/bookings/{INSTANCE}/compensation",
+        json_body={"action": "resolve", "note": "refunded by hand"},
+    )
+    assert answer.status == 202, answer.text
+    assert answer.json()["bookingId"] == INSTANCE
+    await waiting.wait_for(INSTANCE, "Completed")
+
+    view = await get(waiting, f"/api/bookings/{INSTANCE}")
+    assert (view["outcome"], view["resolution"]["note"]) == (
+        "resolved_manually",
+        "refunded by hand",
+    )
+    # Resolved by hand: the first stage's holds were left as they were.
+    assert view["steps"]["seat"] == view["steps"]["room"] == SUCCEEDED
+    again = await waiting.request(
+        "POST", f"/api/bookings/{INSTANCE}/compensation", json_body={"action": "retry"}
+    )
+    assert again.status == 409
+    assert again.json()["errors"][0]["message"].startswith(
+        f"booking '{INSTANCE}' is not waiting for an operator"
+    )
+
+
+async def test_a_monitor_page_for_bookings(waiting: DurableTestEnv) -> None:
+    answer = await waiting.request("GET", "/api/monitor")
+
+    assert answer.status == 200
+    found = re.search(r'<body data-monitor="([^"]*)">', answer.text)
+    assert found is not None
+    assert json.loads(html.unescape(found[1])) == {
+        "collection": "bookings",
+        "idField": "bookingId",
+        "noun": "booking",
+        "exampleId": None,
+        "columns": [{"field": "traveller", "label": "Traveller", "kind": "text"}],
+        "stages": ["hold", "pay"],
+        "steps": [
+            {"name": "seat", "label": "Seat"},
+            {"name": "room", "label": "Room"},
+            {"name": "card", "label": "Card"},
+            {"name": "notice", "label": "Notice"},
+        ],
+        "details": None,
+    }
+    assert "<script>" in answer.text and 'src="monitor.js"' not in answer.text
