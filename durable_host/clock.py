@@ -280,8 +280,8 @@ class VirtualClock:
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            # Wait for it without taking its cancellation for our own (nor hiding ours).
+            await asyncio.wait([runner])
         self._by_due.clear()
         self._by_real.clear()
 
@@ -353,8 +353,11 @@ class VirtualClock:
             elif self.tracker.idle.is_set():
                 await self._skip()
             else:
+                # Not asyncio.wait_for: on Python 3.11 it drops a cancellation that comes as the
+                # wait ends, and stop() would wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def _skip(self) -> None:
         """Nothing runs: jump to the next due timer, once work already queued has had a few loop

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from durable_host.clock import VirtualClock, WorkTracker
+from durable_host.clock import SETTLE_TURNS, VirtualClock, WorkTracker
 from tests.durable_host.engine_polling import eventually
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -163,18 +163,17 @@ async def test_paused_time_holds_real_points_too_and_does_not_count_towards_them
     clock = VirtualClock(tracker, T0, catch_up_after=timedelta(milliseconds=100))
     fired = asyncio.Event()
     tracker.bind(asyncio.get_running_loop())
-    tracker.begin()
     await clock.start()
     try:
         began = time.monotonic()
         async with clock.paused():
+            tracker.begin()  # work that runs for real, from now to the end of the test
             clock.call_at(T0 + timedelta(milliseconds=100), fired.set)
             await asyncio.sleep(0.3)  # past the timer's real point, and past catching up
             assert not fired.is_set() and clock.now() == T0
         await asyncio.wait_for(fired.wait(), 3)
         assert time.monotonic() - began >= 0.4
     finally:
-        tracker.end()
         await clock.stop()
 
 
@@ -208,4 +207,19 @@ async def test_parked_work_waits_on_virtual_time_so_the_clock_skips_around_it() 
             await asyncio.wait_for(clock.sleep(timedelta(hours=1)), 3)
         assert clock.now() == T0 + timedelta(hours=1)
     finally:
+        await clock.stop()
+
+
+async def test_stopping_as_work_ends_stops_the_clock() -> None:
+    tracker = WorkTracker()
+    clock = VirtualClock(tracker, T0)
+    tracker.bind(asyncio.get_running_loop())
+    tracker.begin()
+    clock.call_at(T0 + timedelta(days=1), lambda: None)
+    await clock.start()
+    for _ in range(SETTLE_TURNS):  # the clock now waits for the timer's real point
+        await asyncio.sleep(0)
+    # A host stopping abandons its work: the clock is woken and cancelled in the same turn.
+    tracker.end()
+    async with asyncio.timeout(5):
         await clock.stop()
