@@ -35,7 +35,7 @@ async def test_timers_fire_in_due_order_with_time_at_each_due_instant() -> None:
     assert clock.now() == T0 + timedelta(hours=5)
 
 
-async def test_time_stands_still_while_work_runs_even_on_another_thread() -> None:
+async def test_time_does_not_skip_while_work_runs_even_on_another_thread() -> None:
     tracker = WorkTracker()
     clock = VirtualClock(tracker, T0)
     fired = asyncio.Event()
