@@ -1,8 +1,9 @@
 """`python -m durable_host --app-dir DIR --port PORT`: run a Function App like `func start` does.
 
 `--storage memory` keeps the task hub in the process (no storage emulator, nothing on disk) and
-`--virtual-time` runs a virtual clock that jumps to the next durable timer whenever nothing runs:
-for demos and for other apps' integration tests. The start banner says which of each is in use.
+`--virtual-time` runs a virtual clock that jumps to the next durable timer whenever nothing runs
+and keeps the wall clock's pace while something does: for demos and for other apps' integration
+tests. The start banner says which of each is in use.
 
 The function list and URLs go to stdout (as Core Tools prints them); logs go to stderr. SIGINT and
 SIGTERM stop the host cleanly (exit code 0); a problem at start is one message on stderr and exit
@@ -57,7 +58,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--virtual-time",
         action="store_true",
         help="run on a virtual clock: whenever no episode, activity or HTTP function runs, "
-        "time jumps to the next due timer",
+        "time jumps to the next due timer; while one runs, timers fire at the wall clock's pace",
     )
     return parser.parse_args(argv)
 

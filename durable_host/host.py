@@ -3,7 +3,8 @@ context manager, shared by the command line, the test kit and the tests.
 
 Storage is the task hub in Azure Table storage (Azurite locally, started when needed) or, with
 `storage="memory"`, in the process. Time is the system clock or, with `virtual_time=True`, a
-virtual clock that jumps to the next timer whenever nothing runs.
+virtual clock that jumps to the next timer whenever nothing runs and keeps the wall clock's pace
+while something does.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ this process and runs it on durable_host's engine: the real Durable SDK replays 
 the real `azure.functions` converters bind every function, and the history has the real host's
 shape. By default the task hub is in memory and time is virtual: whenever no episode, activity or
 HTTP function runs, the clock jumps to the next due timer, so a 60-second deadline or a six-hour
-timer takes milliseconds, and a timer never fires while an activity it races is still running.
+timer takes milliseconds; while one runs, each timer fires once its own wait has passed on the wall
+clock, so an unrelated slow activity holds no timer up, and a deadline racing an activity wins or
+loses by that activity's real duration (see VirtualClock for the exact rule).
 
 Every episode is also checked for replay determinism: replaying the history of the previous
 episode, the orchestrator must return the actions it returned then; the first difference fails
@@ -331,7 +333,8 @@ class DurableTestEnv:
         return self.host.clock.now()
 
     async def advance(self, delta: timedelta) -> None:
-        """Move virtual time forward, firing what falls due on the way."""
+        """Move virtual time forward, firing what falls due on the way (with `auto_advance=False`
+        nothing else moves it, the wall clock included)."""
         await self.clock.advance(delta)
 
     async def settle(self) -> None:
@@ -341,12 +344,15 @@ class DurableTestEnv:
 
     async def sleep(self, delta: timedelta) -> None:
         """For an async replacement activity: take `delta` of virtual time, as a slow service
-        would (timers due sooner, a deadline say, fire meanwhile)."""
+        would (timers due sooner, a deadline say, fire meanwhile). This wait is skipped whenever
+        nothing else runs; a real wait (`time.sleep`, a network call) is not, and takes wall
+        time."""
         await self.clock.sleep(delta)
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
-        """Hold virtual time still inside the block (to raise an event before a timeout fires)."""
+        """Hold virtual time still inside the block (to raise an event before a timeout fires):
+        no jump and no timer firing, however long the block takes on the wall clock."""
         async with self.clock.paused():
             yield
 

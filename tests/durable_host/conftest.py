@@ -16,6 +16,10 @@ from durable_host.host import LocalHost
 
 APPS = Path(__file__).resolve().parent / "apps"
 HOST_JSON = {"version": "2.0", "extensions": {"http": {"routePrefix": "api"}}}
+ORCHESTRATOR_JSON = {
+    "bindings": [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]
+}
+ACTIVITY_JSON = {"bindings": [{"name": "value", "type": "activityTrigger", "direction": "in"}]}
 
 
 def twins(name: str) -> list[Any]:

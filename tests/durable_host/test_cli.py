@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from durable_host import azurite
 from tests.conftest import PROJECT_ROOT
 from tests.http_client import call, wait_for
 
-from .conftest import APPS, twins, write_app, write_v2_app
+from .conftest import ACTIVITY_JSON, APPS, ORCHESTRATOR_JSON, twins, write_app, write_v2_app
 
 HTTP_FUNCTION = (
     "import azure.functions as func\n\n\n"
@@ -108,6 +109,27 @@ def cli(tmp_path: Path) -> Iterator[StartCli]:
 
 def finished(cli: Cli, timeout: float = 60) -> int:
     return cli.process.wait(timeout=timeout)
+
+
+def durable_api(port: int) -> str:
+    return f"http://127.0.0.1:{port}/runtime/webhooks/durabletask"
+
+
+def start_instance(base: str, orchestrator: str, instance: str, value: object) -> None:
+    """Start an orchestration over the Durable HTTP API, its input as the Python client sends it."""
+    body = json.dumps(json.dumps(value)).encode()
+    reply = call("POST", f"{base}/orchestrators/{orchestrator}/{instance}", body, JSON)
+    assert reply.status == 202, reply
+
+
+def completed(base: str, instance: str) -> Callable[[], dict[str, Any] | None]:
+    """A probe for `wait_for`: the instance's status once it is Completed."""
+
+    def status() -> dict[str, Any] | None:
+        found: dict[str, Any] = call("GET", f"{base}/instances/{instance}").json()
+        return found if found["runtimeStatus"] == "Completed" else None
+
+    return status
 
 
 @pytest.mark.parametrize("app_dir", twins("http_app"))
@@ -354,20 +376,69 @@ def test_memory_storage_and_virtual_time_run_without_an_emulator(
     assert "Storage: task hub TestHubName in memory (nothing is written to disk)" in output
     assert "Clock: virtual clock at " in output and "jumps to the next timer when idle" in output
 
-    base = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask"
+    base = durable_api(port)
     hours = 200
-    body = json.dumps(json.dumps({"seconds": hours * 3600})).encode()
-    reply = call("POST", f"{base}/orchestrators/Delay/long", body, JSON)
-    assert reply.status == 202
-
-    def completed() -> dict[str, object] | None:
-        status = call("GET", f"{base}/instances/long").json()
-        return status if status["runtimeStatus"] == "Completed" else None
-
-    status = wait_for("the 200-hour timer", completed, 30, interval=0.05)
+    start_instance(base, "Delay", "long", {"seconds": hours * 3600})
+    status = wait_for("the 200-hour timer", completed(base, "long"), 30, interval=0.05)
     # The orchestrator measured the wait on its own clock: 200 hours passed for it.
     assert status["output"] == hours * 3600
     assert [p for p in azurite.DEFAULT_PORTS if azurite.is_listening(p)] == before
     assert not (app_dir / ".azurite").exists()
+    assert running.stop(signal.SIGINT) == 0
+    assert "Traceback" not in running.errors()
+
+
+HELD = (
+    "import azure.durable_functions as df\n\n\n"
+    "def orchestrator(context: df.DurableOrchestrationContext):\n"
+    "    return (yield context.call_activity('Hold', context.get_input()))\n\n\n"
+    "main = df.Orchestrator.create(orchestrator)\n"
+)
+HOLD = (
+    '"""Says it started, then waits (really) for a release file, a minute at most."""\n\n'
+    "import pathlib\n"
+    "import time\n\n\n"
+    "def main(value: dict) -> str:\n"
+    "    pathlib.Path(value['started']).touch()\n"
+    "    deadline = time.monotonic() + 60\n"
+    "    while not pathlib.Path(value['release']).exists() and time.monotonic() < deadline:\n"
+    "        time.sleep(0.05)\n"
+    "    return 'released'\n"
+)
+
+
+def test_on_virtual_time_a_timer_keeps_the_wall_clocks_pace_while_an_activity_really_runs(
+    cli: StartCli, tmp_path: Path
+) -> None:
+    app_dir = write_app(
+        tmp_path / "app", {"Held": (ORCHESTRATOR_JSON, HELD), "Hold": (ACTIVITY_JSON, HOLD)}
+    )
+    shutil.copytree(APPS / "orchestrations" / "Delay", app_dir / "Delay")
+    port = azurite.free_port()
+    running = cli(app_dir, "--port", str(port), "--storage", "memory", "--virtual-time")
+    running.wait_until_started()
+    assert "keeps the wall clock's pace while work runs" in running.output()
+    base = durable_api(port)
+    files = {"started": str(tmp_path / "started"), "release": str(tmp_path / "release")}
+
+    start_instance(base, "Held", "held", files)
+    wait_for("Hold to start", lambda: True if Path(files["started"]).exists() else None, 30)
+    try:
+        began = time.monotonic()
+        start_instance(base, "Delay", "short", {"seconds": 1})
+        left = 3 - (time.monotonic() - began)
+        status = wait_for("the one-second timer", completed(base, "short"), left, interval=0.05)
+        # The orchestration's own clock moved by exactly the second it waited.
+        assert status["output"] == 1
+    finally:
+        Path(files["release"]).touch()
+    assert wait_for("Hold to end", completed(base, "held"), 30)["output"] == "released"
+
+    # Nothing runs any more: a 200-hour timer takes no wall time.
+    began = time.monotonic()
+    start_instance(base, "Delay", "long", {"seconds": 200 * 3600})
+    left = 2 - (time.monotonic() - began)
+    status = wait_for("the 200-hour timer", completed(base, "long"), left, interval=0.05)
+    assert status["output"] == 200 * 3600
     assert running.stop(signal.SIGINT) == 0
     assert "Traceback" not in running.errors()

@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 
 from durable_host.testing import DurableTestEnv, NonDeterminismError, WaitTimeout
-from tests.durable_host.conftest import twins, write_app, write_v2_app
+from tests.durable_host.conftest import (
+    ACTIVITY_JSON,
+    APPS,
+    ORCHESTRATOR_JSON,
+    twins,
+    write_app,
+    write_v2_app,
+)
+from tests.durable_host.engine_polling import eventually
 
-ORCHESTRATOR_JSON = {
-    "bindings": [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]
-}
-ACTIVITY_JSON = {"bindings": [{"name": "value", "type": "activityTrigger", "direction": "in"}]}
+ORCHESTRATIONS = APPS / "orchestrations"
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -53,8 +58,9 @@ async def test_a_200_hour_timer_completes_at_once_and_moves_orchestration_time(
     assert time.monotonic() - started < 5
 
 
-async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_path: Path) -> None:
-    app = write_app(
+def race_app(tmp_path: Path) -> Path:
+    """Race: activity Work against a durable timer of the input's seconds; says which won."""
+    return write_app(
         tmp_path / "race",
         {
             "Race": (
@@ -63,8 +69,8 @@ async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_pa
                 "from datetime import timedelta\n"
                 "def orchestrator(context):\n"
                 "    work = context.call_activity('Work', None)\n"
-                "    later = context.current_utc_datetime + timedelta(minutes=1)\n"
-                "    timer = context.create_timer(later)\n"
+                "    wait = timedelta(seconds=context.get_input())\n"
+                "    timer = context.create_timer(context.current_utc_datetime + wait)\n"
                 "    winner = yield context.task_any([work, timer])\n"
                 "    if winner == work:\n"
                 "        timer.cancel()\n"
@@ -75,6 +81,10 @@ async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_pa
             "Work": (ACTIVITY_JSON, "def main(value):\n    return 'done'\n"),
         },
     )
+
+
+async def test_a_timer_does_not_skip_ahead_while_the_activity_it_races_runs(tmp_path: Path) -> None:
+    app = race_app(tmp_path)
     started, release = threading.Event(), threading.Event()
 
     def slow_work(_: object) -> str:
@@ -83,7 +93,7 @@ async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_pa
         return "done"
 
     async with DurableTestEnv(app, activities={"Work": slow_work}, start_time=T0) as env:
-        instance = await env.start("Race")
+        instance = await env.start("Race", 60)
         assert await asyncio.to_thread(started.wait, 10)
         # Far more loop turns than an idle clock needs to jump: it must not, while Work runs.
         for _ in range(200):
@@ -93,6 +103,74 @@ async def test_a_timer_never_fires_while_the_activity_it_races_is_running(tmp_pa
         status = await env.wait_for(instance, "Completed")
         assert status.output == "work"
         assert env.now < T0 + timedelta(minutes=1)
+
+
+async def test_a_deadline_fires_on_time_while_the_activity_it_races_really_runs_longer(
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+
+    def slow_work(_: object) -> str:  # a service that really takes a minute
+        release.wait(60)
+        return "done"
+
+    async with DurableTestEnv(race_app(tmp_path), activities={"Work": slow_work}) as env:
+        try:
+            instance = await env.start("Race", 1)
+
+            async def timer_fired() -> bool:
+                history = await env.history(instance)
+                return any(e["EventType"] == "TimerFired" for e in history)
+
+            await eventually(timer_fired, "the one-second deadline", limit=3)
+            assert [call.outcome for call in env.calls("Work")] == ["running"]
+        finally:
+            release.set()
+        # The orchestrator decided at once; the instance completes once Work has ended.
+        status = await env.wait_for(instance, "Completed")
+        assert status.output == "timer"
+
+
+async def test_an_activity_that_really_ends_before_its_deadline_wins_the_race(
+    tmp_path: Path,
+) -> None:
+    def quick_work(_: object) -> str:  # a service that really takes a third of a second
+        time.sleep(0.3)
+        return "done"
+
+    async with DurableTestEnv(
+        race_app(tmp_path), activities={"Work": quick_work}, start_time=T0
+    ) as env:
+        instance = await env.start("Race", 5)
+        status = await env.wait_for(instance, "Completed", within=4)
+        assert status.output == "work"
+        assert env.now < T0 + timedelta(seconds=5)
+
+
+async def test_a_short_timer_fires_on_time_while_another_instances_activity_really_runs() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_pause(value: int) -> int:  # a service that really takes a minute
+        started.set()
+        release.wait(60)
+        return value
+
+    async with DurableTestEnv(
+        ORCHESTRATIONS, activities={"Pause": slow_pause}, start_time=T0
+    ) as env:
+        try:
+            chain = await env.start("SlowChain", 1)
+            assert await asyncio.to_thread(started.wait, 10)
+            delay = await env.start("Delay", {"seconds": 1})
+            status = await env.wait_for(delay, "Completed", within=3)
+            # Its own clock moved by exactly the second it waited.
+            assert status.output == 1
+        finally:
+            release.set()
+        await env.wait_for(chain, "Completed")
+        # Nothing runs any more: a 200-hour timer takes no wall time.
+        long = await env.start("Delay", {"seconds": 200 * 3600})
+        assert (await env.wait_for(long, "Completed", within=2)).output == 200 * 3600
 
 
 async def test_retries_wait_on_virtual_time_and_replaced_activities_count_calls(
