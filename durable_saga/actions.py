@@ -67,8 +67,8 @@ def available_actions(
                 "Resolve by hand",
                 compensation,
                 {"action": "resolve"},
-                f"Record that {noun} {saga_id} was put right by hand? The saga ends with outcome "
-                "resolved_manually and rolls nothing else back.",
+                f"Record that {noun} {saga_id} was put right by hand? The failed rollbacks are "
+                "not run again; the saga ends with outcome resolved_manually.",
                 TextField(
                     "note",
                     f"What was done (1-{MAX_NOTE_LENGTH} characters)",

@@ -6,8 +6,9 @@ stage runs, and after the last the saga is completed. Otherwise the saga compens
 that may have taken effect in this stage and every earlier one, stage by stage in reverse order,
 the steps of one stage in parallel, each compensation with its own retries. If a compensation
 still fails, the saga waits (phase needs_attention) for an operator, who either retries the failed
-compensations or resolves the saga by hand, which ends it with what is left as it is. Once the
-saga has its outcome the instance completes: nothing it started is left open (durable_saga.waiting).
+compensations or says they were put right by hand (resolve); either way the earlier stages are
+compensated next. Once the saga has its outcome the instance completes: nothing it started is left
+open (durable_saga.waiting).
 
 Replay rules hold throughout: no wall clock, no randomness, no settings and no I/O here. The
 policy travels in the input or the declaration, and time comes from `context.current_utc_datetime`.
@@ -113,18 +114,19 @@ class _Run:
                 self.results[step.name] = timed_out(self.plans[step.name].deadline)
 
     def compensate(self, stages: Sequence[Stage]) -> SagaRun:
-        """Compensate `stages` (latest first); end compensated, or resolved by an operator."""
+        """Compensate `stages` (latest first). A stage whose failed compensations an operator
+        resolved by hand is settled like one whose compensations succeeded, and the earlier
+        stages are still compensated: the saga then ends resolved_manually, else compensated."""
+        resolution: Resolution | None = None
         for stage in stages:
             steps = to_compensate(stage.steps, self.results, self.saga.fence_refused)
             if not steps:
                 continue
             self.stage = stage
-            resolution = yield from self.compensate_stage(steps)
-            if resolution is not None:
-                self.report(Phase.FINISHED, Outcome.RESOLVED_MANUALLY)
-                return self.ending(Outcome.RESOLVED_MANUALLY, resolution)
-        self.report(Phase.FINISHED, Outcome.COMPENSATED)
-        return self.ending(Outcome.COMPENSATED)
+            resolution = (yield from self.compensate_stage(steps)) or resolution
+        outcome = Outcome.COMPENSATED if resolution is None else Outcome.RESOLVED_MANUALLY
+        self.report(Phase.FINISHED, outcome)
+        return self.ending(outcome, resolution)
 
     def compensate_stage(self, steps: list[Step]) -> Generator[Any, Any, Resolution | None]:
         """Run the compensations of one stage's `steps` in parallel; while some still fail, wait

@@ -165,18 +165,25 @@ async def test_an_earlier_stage_waits_while_a_later_ones_compensation_needs_an_o
     assert final.custom_status["activeStage"] == "hold"
 
 
-async def test_a_resolve_ends_the_saga_and_leaves_the_earlier_stages_as_they_are() -> None:
+async def test_a_resolve_settles_the_failed_compensation_and_earlier_stages_are_undone() -> None:
     async with booking_env(
-        ChargeCard=[rejected("card declined")], RefundCard=[Raises("ledger offline")]
+        ChargeCard=[rejected("card declined")],
+        RefundCard=[Raises("ledger offline")],
     ) as env:
         await env.start("FencedBookingSaga", BOOKING, INSTANCE)
         await env.wait_for(INSTANCE, "Running", until=needs_attention(0))
+        assert env.calls("ReleaseSeat") == env.calls("ReleaseRoom") == []
+        refunds = len(env.calls("RefundCard"))
         decision = {"action": "resolve", "note": "refunded by hand", "operatorRetries": 0}
         await env.raise_event(INSTANCE, OPERATOR_DECISION, decision)
         final = await env.wait_for(INSTANCE, "Completed")
-        released = env.calls("ReleaseSeat") + env.calls("ReleaseRoom")
+
+        # The refund put right by hand is not tried again; the first stage is compensated.
+        assert len(env.calls("RefundCard")) == refunds
+        assert len(env.calls("ReleaseSeat")) == len(env.calls("ReleaseRoom")) == 1
 
     assert final.output["outcome"] == "resolved_manually"
     assert final.output["resolution"]["note"] == "refunded by hand"
-    assert final.output["steps"]["seat"] == final.output["steps"]["room"] == SUCCEEDED
-    assert released == []
+    assert final.output["steps"]["seat"] == final.output["steps"]["room"] == COMPENSATED
+    assert final.output["steps"]["card"]["status"] == "compensation_failed"
+    assert final.custom_status["activeStage"] == "hold"
