@@ -7,6 +7,7 @@ AzureWebJobsStorage or, without one, with a managed identity (see saga.settings)
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -27,6 +28,10 @@ WALLETS_TABLE = "Wallets"
 # Activities of many sagas use the tables at once; the SDK's default pool of 10 connections makes
 # the rest open and discard a connection per request.
 CONNECTION_POOL_SIZE = 64
+# azure-core logs every storage request and response at INFO; on Azure the Python worker forwards
+# INFO records to Application Insights, where three ledger requests per saga step would bury the
+# saga's own logs. Its warnings and errors still get through.
+REQUEST_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ def open_ledgers(settings: Settings) -> Ledgers:
 
 def table_service(settings: Settings) -> TableServiceClient:
     """A client for the ledgers' storage account; it signs in lazily, on its first request."""
+    logging.getLogger(REQUEST_LOGGER).setLevel(logging.WARNING)
     storage = settings.storage
     if isinstance(storage, str):
         return TableServiceClient.from_connection_string(storage, transport=_pooled_transport())

@@ -1,15 +1,19 @@
 """How the ledgers reach Azure Storage: a connection string, or a managed identity named with the
 Functions host's own AzureWebJobsStorage__* settings. Nothing here signs in: a credential only
-asks for a token on the first request, and these tests make none."""
+asks for a token on the first request, and these tests make none, but the last, which reads
+the ledgers in Azurite."""
 
 from __future__ import annotations
+
+import logging
+from decimal import Decimal
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from saga.settings import Settings, SettingsError, TableIdentity, load_settings
-from saga.storage import table_service
+from saga.storage import Ledgers, table_service
 
 CONNECTION = "UseDevelopmentStorage=true"
 CLIENT = "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b"
@@ -173,3 +177,16 @@ def test_the_table_client_for_a_connection_string_signs_with_the_account_key(
 
     assert isinstance(service.credential, AzureNamedKeyCredential)
     assert service.credential.named_key.name == "devstoreaccount1"
+
+
+def test_ledger_requests_are_not_logged_at_info_but_the_apps_own_records_are(
+    opened_ledgers: Ledgers, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On Azure the Python worker forwards INFO records to Application Insights.
+    caplog.set_level(logging.INFO)
+    opened_ledgers.wallets.open_wallet("carol", Decimal("5.00"))
+    logging.getLogger("saga").info("the app's own record")
+
+    wallet = opened_ledgers.wallets.wallet("carol")
+    assert wallet is not None and wallet.balance == Decimal("5.00")
+    assert [record.getMessage() for record in caplog.records] == ["the app's own record"]
