@@ -4,7 +4,6 @@ each service recorded. Virtual time: the car's 30 s deadline and every retry tak
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -176,10 +175,3 @@ async def test_the_monitor_page_shows_trips() -> None:
     assert page.status == 200
     assert page.headers["Content-Type"].startswith("text/html")
     assert "&quot;collection&quot;: &quot;trips&quot;" in page.text
-
-
-def test_the_readme_shows_the_declaration_as_it_is() -> None:
-    readme = (APP / "README.md").read_text(encoding="utf-8")
-    (shown,) = re.findall(r"```python\n(.*?)```", readme, re.S)
-
-    assert shown in (APP / "trip_saga.py").read_text(encoding="utf-8")
