@@ -317,12 +317,12 @@ def _why_not_owed(step: Step, forward: Sequence[Call], undoing: bool) -> str:
 def _reverse_order(saga: Saga, run: ExploredRun) -> Iterable[Violation]:
     for index, earlier in enumerate(saga.stages):
         for later in saga.stages[index + 1 :]:
-            first = [c for step in earlier.steps for c in run.of(step, compensates=True)]
-            last = [c for step in later.steps for c in run.of(step, compensates=True)]
-            if not first or not last:
+            undone_first = [c for step in later.steps for c in run.of(step, compensates=True)]
+            undone_next = [c for step in earlier.steps for c in run.of(step, compensates=True)]
+            if not undone_first or not undone_next:
                 continue
-            begun = min(first, key=lambda c: c.started)
-            for call in last:
+            begun = min(undone_next, key=lambda c: c.started)
+            for call in undone_first:
                 if call.ended is None or call.ended > begun.started:
                     yield Violation(
                         Invariant.REVERSE_ORDER,
