@@ -1,0 +1,9 @@
+"""Give the trip's car back (or fence a late reservation)."""
+
+from typing import Any
+
+from trip_services import CARS
+
+
+def main(trip: dict[str, Any]) -> dict[str, Any]:
+    return CARS.cancel(trip)

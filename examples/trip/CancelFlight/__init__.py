@@ -1,0 +1,9 @@
+"""Give the trip's seat back (or fence a late reservation)."""
+
+from typing import Any
+
+from trip_services import FLIGHTS
+
+
+def main(trip: dict[str, Any]) -> dict[str, Any]:
+    return FLIGHTS.cancel(trip)

@@ -1,0 +1,9 @@
+"""Charge the trip's price to the traveller's card."""
+
+from typing import Any
+
+from trip_services import CARDS
+
+
+def main(trip: dict[str, Any]) -> dict[str, Any]:
+    return CARDS.reserve(trip)

@@ -1,0 +1,11 @@
+"""POST /api/trips/{tripId}/compensation: an operator's retry or resolve."""
+
+import azure.durable_functions as df
+import azure.functions as func
+from trip_saga import TRIP_MONITOR
+
+from durable_saga.monitor import command_compensation
+
+
+async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
+    return await command_compensation(TRIP_MONITOR, req, df.DurableOrchestrationClient(client))

@@ -1,0 +1,9 @@
+"""Reserve a room at the trip's hotel."""
+
+from typing import Any
+
+from trip_services import HOTELS
+
+
+def main(trip: dict[str, Any]) -> dict[str, Any]:
+    return HOTELS.reserve(trip)
