@@ -201,13 +201,23 @@ async def test_on_the_kit_an_http_function_sees_the_callers_trace_continued(
     assert seen["trace_state"] == STATE
 
 
+# host.json's telemetry settings, as app settings override them on Azure.
+TELEMETRY_ON = {
+    "AzureFunctionsJobHost__telemetryMode": "OpenTelemetry",
+    "AzureFunctionsJobHost__extensions__durableTask__tracing__DistributedTracingEnabled": "true",
+    "AzureFunctionsJobHost__extensions__durableTask__tracing__Version": "V2",
+}
+
+
+@pytest.mark.parametrize("settings", [{}, TELEMETRY_ON], ids=["default", "telemetry-settings"])
 @pytest.mark.parametrize("app", twins("orchestrations"))
-async def test_orchestrators_and_activities_get_no_trace_without_durable_tracing(
-    app: Path,
+async def test_orchestrators_and_activities_get_no_trace(
+    app: Path, settings: dict[str, str]
 ) -> None:
     """What the host sends when neither Application Insights nor Durable distributed tracing is
-    configured: no activity is current, so empty strings and no attributes."""
-    async with DurableTestEnv(app) as env:
+    configured: no activity is current, so empty strings and no attributes. The telemetry
+    settings are accepted and ignored (docs/durable_host.md says what Azure does with them)."""
+    async with DurableTestEnv(app, settings=settings) as env:
         instance = await env.start("TraceSeen")
         status = await env.wait_for(instance, "Completed")
     empty = {"trace_parent": "", "trace_state": "", "attributes": {}}
