@@ -31,6 +31,7 @@ from durable_host.contracts import ActivityError, FunctionInvocationError, Funct
 from durable_host.function_spec import FunctionSpec
 from durable_host.loader import load_functions
 from durable_host.routing import Route, RouteTable
+from durable_host.trace_context import NO_TRACE, InvocationTrace
 
 log = logging.getLogger("durable_host.functions")
 
@@ -156,7 +157,7 @@ class FunctionApp:
         try:
             trigger = bindings.orchestration_context(context_json)
             arguments: dict[str, Any] = {spec.trigger.name: trigger}
-            context, _ = self._bind(spec, arguments)
+            context, _ = self._bind(spec, arguments, NO_TRACE)
             with self._logged(spec, context.invocation_id):
                 result = self._call(spec, context, arguments)
             return bindings.orchestrator_state(result)
@@ -173,18 +174,21 @@ class FunctionApp:
         spec = self._require(name, FunctionKind.ACTIVITY)
         try:
             value = bindings.activity_input(input_text)
-            result, _ = await self._invoke(spec, {spec.trigger.name: value})
+            result, _ = await self._invoke(spec, {spec.trigger.name: value}, NO_TRACE)
             return bindings.activity_output(result)
         except Exception as error:
             raise activity_error(spec.durable_name, error) from error
 
     # HTTP
 
-    async def run_http(self, name: str, request: meta.Datum) -> bindings.HttpResult:
-        """Invoke an HTTP function with the worker's `http` Datum; errors propagate."""
+    async def run_http(
+        self, name: str, request: meta.Datum, trace: InvocationTrace
+    ) -> bindings.HttpResult:
+        """Invoke an HTTP function with the worker's `http` Datum and the trace context of the
+        host's span for the request; errors propagate."""
         spec = self._require(name, FunctionKind.HTTP)
         arguments = {spec.trigger.name: bindings.decode("httpTrigger", request)}
-        result, outputs = await self._invoke(spec, arguments)
+        result, outputs = await self._invoke(spec, arguments, trace)
         if spec.return_binding is not None:
             return bindings.http_result(bindings.encode("http", result))
         if result is not None:
@@ -222,7 +226,7 @@ class FunctionApp:
                 arguments[binding.name] = bindings.durable_client(self._durable_client_payload())
 
     def _bind(
-        self, spec: FunctionSpec, arguments: dict[str, Any]
+        self, spec: FunctionSpec, arguments: dict[str, Any], trace: InvocationTrace
     ) -> tuple[bindings.InvocationContext, dict[str, bindings.OutputParameter[Any]]]:
         """Complete the trigger's arguments with the other bindings and `context`."""
         self._resolve_inputs(spec, arguments)
@@ -230,7 +234,7 @@ class FunctionApp:
             b.name: bindings.OutputParameter() for b in spec.outputs
         }
         arguments.update(outputs)
-        context = bindings.InvocationContext(str(uuid.uuid4()), spec.name, str(spec.folder))
+        context = bindings.InvocationContext(str(uuid.uuid4()), spec.name, str(spec.folder), trace)
         if spec.wants_context:
             arguments["context"] = context
         return context, outputs
@@ -244,9 +248,9 @@ class FunctionApp:
             return spec.main(**arguments)
 
     async def _invoke(
-        self, spec: FunctionSpec, arguments: dict[str, Any]
+        self, spec: FunctionSpec, arguments: dict[str, Any], trace: InvocationTrace
     ) -> tuple[Any, dict[str, bindings.OutputParameter[Any]]]:
-        context, outputs = self._bind(spec, arguments)
+        context, outputs = self._bind(spec, arguments, trace)
         with self._logged(spec, context.invocation_id):
             if spec.is_async:
                 context.enter_thread()

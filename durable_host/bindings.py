@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 import azure.functions as func
 from azure.functions import _abc, meta
 
+from durable_host.trace_context import InvocationTrace
+
 T = TypeVar("T")
 
 
@@ -177,18 +179,39 @@ class OutputParameter(func.Out[T], Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
-class _TraceContext(_abc.TraceContext):
+class TraceContext(_abc.TraceContext):
+    """`context.trace_context`, as the worker builds it from the invocation's `RpcTraceContext`,
+    with the worker's older capitalised names too, so code written against either reads it."""
+
+    def __init__(self, trace: InvocationTrace) -> None:
+        self._trace = trace
+        self._attributes = dict(trace.attributes)
+
     @property
     def trace_state(self) -> str:
-        return ""
+        return self._trace.trace_state
 
     @property
     def trace_parent(self) -> str:
-        return ""
+        return self._trace.trace_parent
 
     @property
     def attributes(self) -> dict[str, str]:
-        return {}
+        return self._attributes
+
+    # The worker's deprecated names.
+
+    @property
+    def Tracestate(self) -> str:
+        return self.trace_state
+
+    @property
+    def Traceparent(self) -> str:
+        return self.trace_parent
+
+    @property
+    def Attributes(self) -> dict[str, str]:
+        return self.attributes
 
 
 class _RetryContext(_abc.RetryContext):
@@ -208,10 +231,17 @@ class _RetryContext(_abc.RetryContext):
 class InvocationContext(func.Context):
     """The `context` parameter a function may declare without a binding."""
 
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+    def __init__(
+        self,
+        invocation_id: str,
+        function_name: str,
+        function_directory: str,
+        trace: InvocationTrace,
+    ) -> None:
         self._invocation_id = invocation_id
         self._function_name = function_name
         self._function_directory = function_directory
+        self._trace_context = TraceContext(trace)
         self._local = threading.local()
 
     def enter_thread(self) -> None:
@@ -237,7 +267,7 @@ class InvocationContext(func.Context):
 
     @property
     def trace_context(self) -> _abc.TraceContext:
-        return _TraceContext()
+        return self._trace_context
 
     @property
     def retry_context(self) -> _abc.RetryContext:

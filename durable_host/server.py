@@ -19,6 +19,7 @@ from durable_host.config import StartupError
 from durable_host.engine import Engine
 from durable_host.management import add_management_routes, client_binding_payload
 from durable_host.routing import RouteMatch
+from durable_host.trace_context import http_request_trace
 
 log = logging.getLogger("durable_host.server")
 
@@ -109,8 +110,10 @@ async def call_http_function(
     body: bytes,
 ) -> HttpResult:
     """Route a request to the app's HTTP function and run it, answering as the host does: 404 for
-    no route, 405 for a route without that method, 500 when the function raises. The server calls
-    it for every request; the test kit calls it in-process, with no port."""
+    no route, 405 for a route without that method, 500 when the function raises; the function's
+    trace context continues the request's `traceparent` as the host's request span does. The
+    server calls it for every request; the test kit calls it in-process, with no port."""
+    headers = list(headers)
     path = _function_path(app, _decoded_path(url.raw_path))
     found = app.routes.resolve(path, method) if path is not None else None
     if found is None:
@@ -120,7 +123,7 @@ async def call_http_function(
     name = found.route.function_name
     datum = http_request_datum(method, str(url), headers, url.query.items(), found.values, body)
     try:
-        return await app.run_http(name, datum)
+        return await app.run_http(name, datum, http_request_trace(headers))
     except Exception:
         log.exception("Exception while executing function: Functions.%s", name)
         text = f"Exception while executing function: Functions.{name}"

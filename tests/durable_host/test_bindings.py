@@ -17,6 +17,7 @@ from durable_host.contracts import ActivityError, FunctionInvocationError
 from durable_host.engine import Engine, EngineOptions
 from durable_host.management import client_binding_payload
 from durable_host.table_store import TableTaskHubStore
+from durable_host.trace_context import http_request_trace
 
 from .conftest import twins
 
@@ -34,15 +35,16 @@ def app(request: pytest.FixtureRequest) -> Iterator[FunctionApp]:
 
 
 def http(app: FunctionApp, name: str, **request: Any) -> HttpResult:
+    headers = request.get("headers", [])
     datum = http_request_datum(
         request.get("method", "GET"),
         request.get("url", "http://127.0.0.1:7071/api/echo/7"),
-        request.get("headers", []),
+        headers,
         request.get("query", []),
         request.get("route_params", {}),
         request.get("body", b""),
     )
-    return asyncio.run(app.run_http(name, datum))
+    return asyncio.run(app.run_http(name, datum, http_request_trace(headers)))
 
 
 def context_json(name: str, history: list[dict[str, Any]] | None = None) -> str:
@@ -229,7 +231,7 @@ def test_the_durable_client_payload_is_usable_by_the_sdk(
             datum = http_request_datum(
                 "GET", "http://127.0.0.1:7071/api/links/i-1", [], [], {"instanceId": "i-1"}, b""
             )
-            return await app.run_http("ClientLinks", datum)
+            return await app.run_http("ClientLinks", datum, http_request_trace([]))
         finally:
             await engine.stop()
 

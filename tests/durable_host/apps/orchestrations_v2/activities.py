@@ -6,6 +6,7 @@ import collections
 import time
 
 import azure.durable_functions as df
+import azure.functions as func
 
 bp = df.Blueprint()
 
@@ -67,3 +68,15 @@ def track(value: int) -> int:
     """One of Crowd's calls; test_engine_concurrency replaces it with one that reports how many
     ran at once."""
     return 1
+
+
+@bp.function_name("Traced")
+@bp.activity_trigger(input_name="value")
+def traced(value: str, context: func.Context) -> dict:
+    """Reports the trace context the host invoked it with."""
+    trace = context.trace_context
+    return {
+        "trace_parent": trace.trace_parent,
+        "trace_state": trace.trace_state,
+        "attributes": trace.attributes,
+    }

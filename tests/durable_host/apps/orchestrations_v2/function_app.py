@@ -114,6 +114,26 @@ def broken(context: func.OrchestrationContext) -> str:
     raise RuntimeError("the orchestrator module is broken")
 
 
+@app.function_name("TraceSeen")
+@app.generic_trigger(arg_name="episode", type="orchestrationTrigger")
+def trace_seen(episode: func.OrchestrationContext, context: func.Context) -> str:
+    """An orchestrator entry point that also takes the invocation context (the Durable decorator
+    offers none): it returns the trace context of its own invocation next to the one its
+    activity saw."""
+    trace = context.trace_context
+    seen = {
+        "trace_parent": trace.trace_parent,
+        "trace_state": trace.trace_state,
+        "attributes": trace.attributes,
+    }
+
+    def orchestrator(durable: df.DurableOrchestrationContext):
+        activity = yield durable.call_activity("Traced", None)
+        return {"orchestrator": seen, "activity": activity}
+
+    return df.Orchestrator.create(orchestrator)(episode)
+
+
 @app.function_name("Fickle")
 @app.orchestration_trigger(context_name="context")
 def fickle(context: df.DurableOrchestrationContext):
