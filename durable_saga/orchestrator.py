@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Sequence
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -47,7 +46,7 @@ from durable_saga.documents import (
     StepResult,
     StepStatus,
 )
-from durable_saga.waiting import Attempts, external_event, run_with_retries, settle_all
+from durable_saga.waiting import Attempts, external_event, run_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +144,12 @@ class _Run:
             self.report(Phase.ROLLBACK_SETTLED)
 
         def roll_back(which: list[Step]) -> Generator[Any, Any, None]:
-            tasks = {
-                step.name: self.context.call_activity_with_retry(
-                    step.compensate, self._retry_options(step), self.payload, expected_type=dict
-                )
+            attempts = {
+                step.name: Attempts(step.compensate, self.plans[step.name].compensation_retries)
                 for step in which
+                if step.compensate is not None  # to_compensate takes only steps that have one
             }
-            yield from settle_all(self.context, tasks, answered)
+            yield from run_with_retries(self.context, attempts, self.payload, answered)
 
         yield from roll_back(steps)
         while failed := failed_rollbacks(steps, self.results):
@@ -173,11 +171,6 @@ class _Run:
             self.report(Phase.COMPENSATING)
             yield from roll_back(failed)
         return None
-
-    def _retry_options(self, step: Step) -> df.RetryOptions:
-        retries = self.plans[step.name].compensation_retries
-        interval_ms = retries.interval // timedelta(milliseconds=1)
-        return df.RetryOptions(interval_ms, retries.attempts)
 
     def report(
         self, phase: Phase, outcome: Outcome = Outcome.RUNNING, attention: Attention | None = None
