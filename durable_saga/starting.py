@@ -17,12 +17,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import azure.functions as func
+from opentelemetry.trace import Span
 from pydantic import BaseModel
 
-from durable_saga.documents import from_json_text
+from durable_saga import tracing
+from durable_saga.documents import (
+    TRACE_CONTEXT_FIELD,
+    TraceContext,
+    from_json_text,
+    split_trace_context,
+)
 from durable_saga.errors import FieldError, Rejected, ServiceUnavailable
 from durable_saga.http import (
     RETRY_AFTER_SECONDS,
@@ -31,6 +38,7 @@ from durable_saga.http import (
     json_response,
     without_query,
 )
+from durable_saga.traces import SAGA_ID, SAGA_NAME, STARTED
 from durable_saga.validation import parse_body
 from durable_saga.views import SagaMonitor
 
@@ -85,21 +93,46 @@ def new_saga_id() -> str:
 
 
 async def start_saga(
-    starter: SagaStarter[R], req: func.HttpRequest, client: StartClient
+    starter: SagaStarter[R],
+    req: func.HttpRequest,
+    client: StartClient,
+    context: func.Context | None = None,
 ) -> func.HttpResponse:
     """Start the saga a POST body asks for: 202 `{<id_field>, statusUri}` with `Location:
     statusUri` (the saga's GET URL), also for a repeat of a saga already started; 400 for a bad
     body, 409 when the id belongs to a different saga, what the `saga_input` hook raises (a 422
-    for an order the catalog cannot price), 503 when the host cannot be reached."""
+    for an order the catalog cannot price), 503 when the host cannot be reached.
+
+    While tracing is on, the request is a server span (continuing the caller's trace when the
+    invocation's `context.trace_context` is sampled), and a saga it starts carries that span's
+    context in its input: the saga's trace is the request's. A repeat is a span linked to the
+    saga it asked for."""
+    path = urlsplit(req.url).path
+    attributes = {"http.request.method": req.method, "url.path": path, SAGA_NAME: starter.name}
+    caller = getattr(context, "trace_context", None)
+    with tracing.request_span(f"{req.method} {path}", caller, attributes) as span:
+        response = await _start(starter, req, client, span)
+        tracing.answered(span, response.status_code)
+        return response
+
+
+async def _start(
+    starter: SagaStarter[R], req: func.HttpRequest, client: StartClient, span: Span | None
+) -> func.HttpResponse:
     monitor = starter.monitor
     try:
         request = parse_body(req.get_body(), starter.request)
         named = starter.saga_id(request)
         saga_id = named or new_saga_id()
-        if named is None or not await _already_started(starter, client, request, saga_id):
+        tracing.set_attribute(span, SAGA_ID, saga_id)
+        found = None if named is None else await _stored(starter, client, request, saga_id)
+        if found is None:
             saga_input = await starter.saga_input(request, saga_id)
             if isinstance(saga_input, BaseModel):
                 saga_input = saga_input.model_dump(mode="json")
+            trace_context = tracing.context_of(span)
+            if trace_context is not None:
+                saga_input[TRACE_CONTEXT_FIELD] = trace_context.model_dump(exclude_none=True)
             try:
                 await client.start_new(starter.name, saga_id, saga_input)
             except Exception as error:
@@ -107,10 +140,14 @@ async def start_saga(
                 log.warning(
                     "starting %s %s was refused (%s); reading it back", monitor.noun, saga_id, error
                 )
-                if not await _already_started(starter, client, request, saga_id):
+                found = await _stored(starter, client, request, saga_id)
+                if found is None:
                     raise ServiceUnavailable(
                         f"the Durable host did not start {monitor.noun} {saga_id!r}: {error}"
                     ) from error
+        tracing.set_attribute(span, STARTED, found is None)
+        if found is not None:
+            tracing.link(span, found.trace_context)
         status_url = f"{without_query(req.url)}/{quote(saga_id, safe='')}"
         return json_response(
             {monitor.id_field: saga_id, "statusUri": status_url},
@@ -121,11 +158,18 @@ async def start_saga(
         return failure_response(error, f"starting {monitor.a_noun}")
 
 
-async def _already_started(
+@dataclass(frozen=True)
+class _Stored:
+    """The very saga a request asks for, found already started, and its trace context."""
+
+    trace_context: TraceContext | None
+
+
+async def _stored(
     starter: SagaStarter[R], client: StartClient, request: R, saga_id: str
-) -> bool:
-    """Whether this very saga was started already; a Rejected (409) when the id is another's. The
-    host being unreachable is a 503."""
+) -> _Stored | None:
+    """The saga this request asks for when it was started already (None when nothing holds the
+    id); a Rejected (409) when the id is another's. The host being unreachable is a 503."""
     try:
         status = await client.get_status(saga_id, show_input=True)
     except Exception as error:
@@ -133,10 +177,11 @@ async def _already_started(
             f"the Durable host could not report on instance {saga_id!r}: {error}"
         ) from error
     if not status:
-        return False
+        return None
     if status.name != starter.name:
         monitor = starter.monitor
         message = f"{monitor.noun} id {saga_id!r} is already used by another instance"
         raise SagaIdTaken([FieldError(monitor.id_field, message)])
-    starter.ensure_same(request, saga_id, from_json_text(status.input_))
-    return True
+    stored, trace_context = split_trace_context(from_json_text(status.input_))
+    starter.ensure_same(request, saga_id, stored)
+    return _Stored(trace_context)

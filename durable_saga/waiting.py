@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import azure.durable_functions as df
 
@@ -46,6 +46,7 @@ from durable_saga.declaration import Retries
 from durable_saga.documents import from_json_text
 
 K = TypeVar("K", bound=Hashable)
+K_in = TypeVar("K_in", bound=Hashable, contravariant=True)
 
 # The orchestrator yields SDK tasks and is sent their results; the SDK ships no type hints.
 Waiting = Generator[Any, Any, Any]
@@ -59,6 +60,20 @@ class Attempts:
     activity: str
     retries: Retries
     deadline: datetime | None = None
+
+
+class Attempting(Protocol[K_in]):
+    """Who schedules each attempt (with the payload it carries) and hears how it ended: the
+    saga's trace (durable_saga.saga_trace)."""
+
+    def call(self, key: K_in, activity: str) -> Any:
+        """Schedule the next attempt of `activity` for `key`; its task."""
+
+    def answered(self, task: Any) -> None:
+        """An attempt's task completed (an answer, or an error)."""
+
+    def cut_off(self, task: Any, guard: Any, deadline: datetime) -> None:
+        """An attempt was given up when its step's deadline fired (`guard`, the timer)."""
 
 
 @dataclass
@@ -78,16 +93,17 @@ class _Step(Generic[K]):
 def run_with_retries(
     context: df.DurableOrchestrationContext,
     steps: Mapping[K, Attempts],
-    payload: Any,
+    attempting: Attempting[K],
     on_answer: Callable[[K, Any], None],
 ) -> Generator[Any, Any, dict[K, Any]]:
     """Run each step's activity (in parallel) until it answers, retrying it after a failure,
     until every step has answered or its deadline has passed. An answer is what the activity
     returned, or the error of its last attempt. Returns the answers; a step missing from them
-    was cut off by its deadline. `on_answer` hears of each answer as it arrives."""
+    was cut off by its deadline. `attempting` schedules each attempt and hears how each ended;
+    `on_answer` hears of each step's answer as it arrives."""
     running = [_Step(key, plan) for key, plan in steps.items()]
     for step in running:
-        _attempt(context, step, payload)
+        _attempt(step, attempting)
     while waited := [step for step in running if not (step.answered or step.given_up)]:
         open_tasks = [_open_task(step) for step in waited]
         deadlines = [step.plan.deadline for step in waited if step.plan.deadline is not None]
@@ -101,6 +117,8 @@ def run_with_retries(
                 for step in waited:
                     if step.plan.deadline is not None and step.plan.deadline <= due:
                         step.given_up = True
+                        if step.attempt is not None:
+                            attempting.cut_off(step.attempt, guard, due)
                         if step.retry_timer is not None and not step.retry_timer.is_completed:
                             step.retry_timer.cancel()
             else:
@@ -109,6 +127,7 @@ def run_with_retries(
             if step.given_up:
                 continue
             if step.attempt is not None and step.attempt.is_completed:
+                attempting.answered(step.attempt)
                 result = step.attempt.result
                 if isinstance(result, BaseException) and step.attempts < step.plan.retries.attempts:
                     fire_at = context.current_utc_datetime + step.plan.retries.interval
@@ -118,13 +137,13 @@ def run_with_retries(
                     on_answer(step.key, result)
             elif step.retry_timer is not None and step.retry_timer.is_completed:
                 step.retry_timer = None
-                _attempt(context, step, payload)
+                _attempt(step, attempting)
     return {step.key: step.answer for step in running if step.answered}
 
 
-def _attempt(context: df.DurableOrchestrationContext, step: _Step[Any], payload: Any) -> None:
+def _attempt(step: _Step[K], attempting: Attempting[K]) -> None:
     step.attempts += 1
-    step.attempt = context.call_activity(step.plan.activity, payload, expected_type=dict)
+    step.attempt = attempting.call(step.key, step.plan.activity)
 
 
 def _open_task(step: _Step[Any]) -> Any:
@@ -133,7 +152,9 @@ def _open_task(step: _Step[Any]) -> Any:
 
 def external_event(context: df.DurableOrchestrationContext, name: str) -> Waiting:
     """Wait for the next event of that name (no timer: nothing keeps the instance busy) and
-    return its payload. The Python client raises an event's data as JSON text, the HTTP API as
-    parsed JSON: either arrives here as the parsed value."""
-    payload = yield context.wait_for_external_event(name)
-    return from_json_text(payload)
+    return its payload and its task (whose is_played says whether it is new in this episode).
+    The Python client raises an event's data as JSON text, the HTTP API as parsed JSON: either
+    arrives here as the parsed value."""
+    event = context.wait_for_external_event(name)
+    payload = yield event
+    return from_json_text(payload), event

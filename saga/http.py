@@ -56,15 +56,18 @@ ORDER_STARTER = SagaStarter(
 )
 
 
-async def start_saga(req: func.HttpRequest, client: StartClient) -> func.HttpResponse:
+async def start_saga(
+    req: func.HttpRequest, client: StartClient, context: func.Context | None = None
+) -> func.HttpResponse:
     """POST /api/orders: validate, price, and start "OrderSaga" with the order id as instance id.
 
     202 `{orderId, statusUri}` with `Location: statusUri` (the order's GET URL), also for a
     repeat of an order already started; 400 for a bad body, 422 for unknown SKUs, 409 when the
     order id belongs to a different order. The answer names no built-in Durable URL: on Azure
-    those carry the host's system key, which callers of this API must not get.
+    those carry the host's system key, which callers of this API must not get. `context` is the
+    invocation's, whose trace context the order's trace continues.
     """
-    return await toolkit_start(ORDER_STARTER, req, client)
+    return await toolkit_start(ORDER_STARTER, req, client, context)
 
 
 def get_customer(req: func.HttpRequest) -> func.HttpResponse:

@@ -42,7 +42,9 @@ TRIP_STARTER = SagaStarter(
 )
 
 
-async def start_trip(req: func.HttpRequest, client: StartClient) -> func.HttpResponse:
+async def start_trip(
+    req: func.HttpRequest, client: StartClient, context: func.Context | None = None
+) -> func.HttpResponse:
     """202 `{tripId, statusUri}` (also for the same trip sent again); 400 for a bad body; 409
     when the trip id is another trip's."""
-    return await start_saga(TRIP_STARTER, req, client)
+    return await start_saga(TRIP_STARTER, req, client, context)
