@@ -190,29 +190,39 @@ def emit(record: SpanRecord) -> None:
 
 
 @contextmanager
-def request_span(name: str, caller: Any, attributes: Mapping[str, str]) -> Iterator[Span | None]:
+def request_span(
+    name: str,
+    caller: Any,
+    attributes: Mapping[str, AttributeValue],
+    within: TraceContext | None = None,
+) -> Iterator[Span | None]:
     """A server span for an HTTP request, current inside the block (None while tracing is off).
 
-    `caller` is the invocation's `context.trace_context` (the host's span for the request): the
-    span continues its trace when it is sampled, and starts a trace of its own otherwise, since a
-    child of an unsampled parent would be dropped."""
+    `caller` is the invocation's `context.trace_context` (the host's span for the request). The
+    span continues the caller's trace when that is sampled, and starts a trace of its own
+    otherwise, since a child of an unsampled parent would be dropped. A request that belongs to
+    a saga's trace (an operator's command) is a child of `within` instead, linked to the
+    caller's span when that is sampled."""
     tracing = tracer()
     if tracing is None:
         yield None
         return
-    parent = Context()
     carrier = {
         "traceparent": getattr(caller, "trace_parent", "") or "",
         "tracestate": getattr(caller, "trace_state", "") or "",
     }
     incoming = TraceContextTextMapPropagator().extract(carrier)
-    if trace.get_current_span(incoming).get_span_context().trace_flags.sampled:
-        parent = incoming
+    calling = trace.get_current_span(incoming).get_span_context()
+    parent, links = (incoming if calling.trace_flags.sampled else Context()), []
+    if within is not None:
+        parent = trace.set_span_in_context(NonRecordingSpan(_span_context(within, within.span_id)))
+        links = [Link(calling)] if calling.trace_flags.sampled else []
     with tracing.start_as_current_span(
         name,
         context=parent,
         kind=SpanKind.SERVER,
         attributes=dict(attributes),
+        links=links,
         record_exception=False,
         set_status_on_exception=False,
     ) as span:

@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from durable_saga.declaration import Saga
-from durable_saga.documents import PENDING, Attention, Ending, Phase, Progress, from_json_text
+from durable_saga.documents import (
+    PENDING,
+    Attention,
+    Ending,
+    Phase,
+    Progress,
+    TraceContext,
+    from_json_text,
+    split_trace_context,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -152,6 +161,12 @@ class InstanceSnapshot:
             return saga.read_input(raw)
         except ValueError:
             return None
+
+    def trace_context(self) -> TraceContext | None:
+        """The trace the saga reports to: the span of the request that started it (None for a
+        saga started while tracing was off)."""
+        _, trace_context = split_trace_context(from_json_text(self.input))
+        return trace_context
 
     def progress(self) -> Progress | None:
         return parsed(Progress, self.custom_status)

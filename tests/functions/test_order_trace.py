@@ -12,7 +12,8 @@ from durable_host.testing import DurableTestEnv
 from durable_saga.documents import split_trace_context
 from saga.models import SagaInput
 from tests.functions.test_start_saga import order_body
-from tests.tracing import Span, Spans, tree
+from tests.saga.scripted import INSTANCE, Raises, needs_attention, rejected, saga_env, saga_input
+from tests.tracing import REQUEST_SPAN, TRACE_ID, Span, Spans, traced, tree
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER = f"00-{CALLER_TRACE}-b7ad6b7169203331"
@@ -122,3 +123,36 @@ async def test_a_repeated_order_is_a_request_linked_to_the_order_it_repeats(
     assert again.trace_id != first.trace_id
     assert again.links == (first.span_id,)
     assert len(spans.named("OrderSaga")) == 1
+
+
+async def test_an_operators_resolve_is_in_the_orders_trace(spans: Spans) -> None:
+    async with saga_env(
+        serve=True, OrderActivity=[rejected("out of stock")], RollbackOrderActivity=[Raises("x")]
+    ) as env:
+        await env.start("OrderSaga", traced(saga_input()), INSTANCE)
+        await env.wait_for(INSTANCE, "Running", until=needs_attention(0))
+        body = {"action": "resolve", "note": "stock recounted and fixed by hand"}
+        reply = await env.request(
+            "POST",
+            f"/api/orders/{INSTANCE}/compensation",
+            json_body=body,
+            headers={"traceparent": f"{CALLER}-01"},  # the operator's browser, say
+        )
+        assert reply.status == 202, reply.text
+        await env.wait_for(INSTANCE, "Completed")
+
+    command = spans.one("POST /api/orders/{orderId}/compensation")
+    decision = spans.one("OrderSaga operator resolve")
+    saga = spans.one("OrderSaga")
+    assert command.kind == "SERVER"
+    assert {command.trace_id, decision.trace_id, saga.trace_id} == {TRACE_ID}
+    # Under the request that started the order, linked to the operator's own trace.
+    assert command.parent_id == REQUEST_SPAN
+    assert len(command.links) == 1
+    assert (command["saga.id"], command["saga.operator.action"]) == (INSTANCE, "resolve")
+    assert command["http.response.status_code"] == 202
+    # The decision as the saga received it, under the command that sent it.
+    assert decision.parent_id == command.span_id
+    assert decision["saga.operator.note"] == "stock recounted and fixed by hand"
+    assert saga["saga.outcome"] == "resolved_manually"
+    assert saga.end >= decision.end
