@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib import resources
@@ -31,7 +32,14 @@ from durable_saga.actions import (
     available_actions,
 )
 from durable_saga.documents import CompensationRequest, OperatorDecision, Phase
-from durable_saga.errors import FieldError, InvalidRequest, NotWaiting, Rejected, ServiceUnavailable
+from durable_saga.errors import (
+    FieldError,
+    InvalidRequest,
+    Misconfigured,
+    NotWaiting,
+    Rejected,
+    ServiceUnavailable,
+)
 from durable_saga.http import (
     RETRY_AFTER_SECONDS,
     SagaClient,
@@ -49,9 +57,16 @@ from durable_saga.orchestrator import OPERATOR_DECISION
 from durable_saga.timeline import build_timeline, deadlines_of, timeline_json, unwrapped
 from durable_saga.traces import OPERATOR_ACTION, SAGA_ID, SAGA_NAME
 from durable_saga.validation import parse_body, parse_identifier
-from durable_saga.views import InstanceSnapshot, SagaMonitor, saga_summary, saga_view
+from durable_saga.views import (
+    InstanceSnapshot,
+    SagaMonitor,
+    check_trace_viewer,
+    saga_summary,
+    saga_view,
+)
 
 PAGE = "index.html"
+TRACE_VIEWER_SETTING = "SAGA_TRACE_URL"
 STYLE_TAG = '<link rel="stylesheet" href="monitor.css">'
 SCRIPT_TAG = '<script src="monitor.js"></script>'
 CONFIG_SLOT = 'data-monitor="{}"'
@@ -95,7 +110,8 @@ async def get_saga(
         details = {}
         if monitor.details is not None:
             details = dict(await monitor.details(saga_id, instance.saga_input(monitor.saga)))
-        return json_response(saga_view(monitor, saga_id, instance, details))
+        view = saga_view(monitor, saga_id, instance, details, trace_viewer())
+        return json_response(view)
     except Exception as error:
         return failure_response(error, f"reading {monitor.a_noun}")
 
@@ -348,6 +364,18 @@ def assemble_page(monitor: SagaMonitor) -> tuple[str, str]:
 
 def _digest(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def trace_viewer() -> str | None:
+    """The app setting SAGA_TRACE_URL: a trace viewer's URL template, with {traceId} where the
+    trace id goes (None when unset); Misconfigured (a 500 naming it) when it is not one."""
+    template = os.environ.get(TRACE_VIEWER_SETTING, "").strip()
+    if not template:
+        return None
+    try:
+        return check_trace_viewer(template)
+    except ValueError as error:
+        raise Misconfigured(f"{TRACE_VIEWER_SETTING}: {error}") from error
 
 
 def _saga_id(monitor: SagaMonitor, req: func.HttpRequest) -> str:

@@ -225,12 +225,20 @@ def saga_view(
     saga_id: str,
     instance: InstanceSnapshot,
     details: Mapping[str, Any],
+    trace_viewer: str | None = None,
 ) -> dict[str, Any]:
     """GET {collection}/{id}: the summary, and `attention` (why a saga in stage needs_attention
     waits for an operator), `operatorRetries` and `resolution` (from a completed saga's
-    result), `error` (the reason the host recorded for a failed or terminated one), then the
-    domain's `details`, so that a user sees the effects, not only the saga's belief about them."""
+    result), `error` (the reason the host recorded for a failed or terminated one), `traceId`
+    (a traced saga's trace) and `traceUrl` (where `trace_viewer`, a URL template, shows it),
+    then the domain's `details`, so that a user sees the effects, not only the saga's belief
+    about them."""
     view = saga_summary(monitor, saga_id, instance)
+    trace_context = instance.trace_context()
+    if trace_context is not None:
+        view["traceId"] = trace_context.trace_id
+        if trace_viewer is not None:
+            view["traceUrl"] = trace_url(trace_viewer, trace_context.trace_id)
     ending = instance.ending()
     progress = instance.progress()
     if progress is not None and progress.attention is not None:
@@ -243,6 +251,24 @@ def saga_view(
         view["error"] = instance.output  # the reason the host recorded
     view.update(details)
     return view
+
+
+TRACE_ID_SLOT = "{traceId}"
+
+
+def check_trace_viewer(template: str) -> str:
+    """A trace viewer's URL template (`https://jaeger.example/trace/{traceId}`), or ValueError
+    saying what is wrong with it."""
+    if not template.startswith(("https://", "http://")) or TRACE_ID_SLOT not in template:
+        raise ValueError(
+            f"{template!r} is not an http(s) URL with {TRACE_ID_SLOT} where the trace id goes"
+        )
+    return template
+
+
+def trace_url(template: str, trace_id: str) -> str:
+    """Where the viewer shows a trace: the template with the trace id in its slot."""
+    return template.replace(TRACE_ID_SLOT, trace_id)
 
 
 def _timestamp(moment: datetime | None) -> str | None:
