@@ -6,7 +6,9 @@ Markdown table: the events the task hub stores (as its History table holds them)
 status API shows (`showHistory=true`), and the stored events' JSON size. Each stand-in answers
 after its own span of virtual time (the order step 1 s, the payment step 2 s, and so on), so no
 two answers ever arrive in the same episode by chance: the counts are deterministic, they change
-only when the saga's shape does, and two commits compare exactly.
+only when the saga's shape does, and two commits compare exactly. The traced paths start the saga
+as the starter does while tracing is on (its input carries the request span's context), so each
+activity's payload carries its attempt's: the same events, a little larger.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ PATHS: Mapping[str, Mapping[str, Answers]] = {
         "RollbackOrderActivity": failing_once,
     },
 }
+# Run again with a traced input (the request span's context, as durable_saga.starting writes it).
+TRACED = ("completed", "compensated (payment refused)")
+TRACE_CONTEXT = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 
 
 def _services(
@@ -97,12 +102,13 @@ def _services(
     return {name: service(name) for name in SERVICE_SECONDS}
 
 
-async def measure(answers: Mapping[str, Answers]) -> tuple[int, int, int]:
+async def measure(answers: Mapping[str, Answers], traced: bool = False) -> tuple[int, int, int]:
     """(stored events, status API events, stored JSON bytes) of one saga run to completion."""
     running: list[DurableTestEnv] = []
+    saga_input = {**SAGA_INPUT, "traceContext": TRACE_CONTEXT} if traced else SAGA_INPUT
     async with DurableTestEnv(ROOT, activities=_services(answers, lambda: running[0])) as env:
         running.append(env)
-        await env.start("OrderSaga", SAGA_INPUT, instance_id=INSTANCE)
+        await env.start("OrderSaga", saga_input, instance_id=INSTANCE)
         await env.wait_for(INSTANCE, "Completed")
         stored = await env.engine.get_history(INSTANCE)
         shown = await env.history(INSTANCE)
@@ -117,6 +123,9 @@ async def table() -> str:
     for path, answers in PATHS.items():
         stored, shown, size = await measure(answers)
         rows.append(f"| {path} | {stored} | {shown} | {size} |")
+    for path in TRACED:
+        stored, shown, size = await measure(PATHS[path], traced=True)
+        rows.append(f"| {path}, traced | {stored} | {shown} | {size} |")
     return "\n".join(rows)
 
 
