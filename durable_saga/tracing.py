@@ -6,7 +6,9 @@ that hand spans to OpenTelemetry.
   `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (Microsoft Entra). Only traces: the Functions host
   already sends the app's logs and metrics there.
 - else `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set: spans go over
-  OTLP/HTTP, in batches, read by the exporter from the standard `OTEL_*` variables.
+  OTLP/HTTP, in batches, the exporter configured by the standard `OTEL_*` variables.
+  `OTEL_TRACES_EXPORTER` chooses otherwise when it is set: `otlp`, `console` (each span printed
+  to stdout as it ends, to look at a trace without any backend) or both, or `none`.
 - else tracing is off: no provider, no exporter, and each place that could trace checks one
   variable and moves on.
 
@@ -32,8 +34,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Tracer, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
     Link,
@@ -54,6 +60,9 @@ from durable_saga.traces import AttributeValue, SpanRecord
 SCOPE = "durable_saga"
 APPLICATION_INSIGHTS = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+EXPORTERS = "OTEL_TRACES_EXPORTER"
+SAMPLER = "OTEL_TRACES_SAMPLER"
+OTLP, CONSOLE = "otlp", "console"
 SERVICE_NAME = "OTEL_SERVICE_NAME"
 # The Function App's name on Azure, the service's default name there.
 SITE_NAME = "WEBSITE_SITE_NAME"
@@ -63,7 +72,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _decided = False
 _tracer: Tracer | None = None
 # The id the next span the toolkit starts gets (None: the provider's own).
@@ -106,21 +115,36 @@ def use(provider: TracerProvider | None) -> None:
         _tracer, _decided = chosen, True
 
 
-def configure(environ: Mapping[str, str] | None = None) -> None:
+def configure() -> None:
     """Decide, once per process, where spans go (see the module's docstring)."""
-    environ = os.environ if environ is None else environ
     with _lock:
         if _decided:
             return
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        use(current)
-    elif environ.get(APPLICATION_INSIGHTS):
-        use(_azure_monitor())
-    elif any(environ.get(name) for name in OTLP_ENDPOINTS):
-        use(_otlp(environ))
-    else:
-        use(None)
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            use(current)
+        elif os.environ.get(APPLICATION_INSIGHTS):
+            use(_azure_monitor())
+        else:
+            exporters = chosen_exporters(os.environ)
+            use(_provider(exporters) if exporters else None)
+
+
+def chosen_exporters(environ: Mapping[str, str]) -> list[str]:
+    """Where spans go without Application Insights: OTEL_TRACES_EXPORTER's names when it is set
+    (`none` for none), else OTLP when an OTLP endpoint is set, else nowhere."""
+    chosen = environ.get(EXPORTERS, "").strip()
+    if not chosen:
+        return [OTLP] if any(environ.get(name) for name in OTLP_ENDPOINTS) else []
+    names = [name.strip().lower() for name in chosen.split(",")]
+    unknown = sorted(set(names) - {OTLP, CONSOLE, "none"})
+    if unknown:
+        log.error(
+            "%s names %s, which the toolkit does not know; it knows otlp, console and none",
+            EXPORTERS,
+            ", ".join(unknown),
+        )
+    return [name for name in (OTLP, CONSOLE) if name in names]
 
 
 def _azure_monitor() -> TracerProvider | None:
@@ -133,29 +157,46 @@ def _azure_monitor() -> TracerProvider | None:
             error,
         )
         return None
+    # The distro's default sampler keeps a number of spans a second, drawing each span anew
+    # against a rate that moves with the load (children of a remote parent included, which all
+    # of a saga's spans are): a saga's trace would lose spans at random. A fixed ratio draws by
+    # trace id, the same for every span of a saga: all of a saga's spans, or none. Every saga
+    # is kept unless OTEL_TRACES_SAMPLER says otherwise (microsoft.fixed_percentage with
+    # OTEL_TRACES_SAMPLER_ARG 0.1 keeps one saga in ten, whole).
+    sampling = {} if os.environ.get(SAMPLER) else {"sampling_ratio": 1.0}
     configure_azure_monitor(
         disable_logging=True,
         disable_metrics=True,
         enable_live_metrics=False,
         enable_performance_counters=False,
+        **sampling,
     )
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
 
 
-def _otlp(environ: Mapping[str, str]) -> TracerProvider | None:
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError as error:
-        log.error(
-            "an OTLP endpoint is set but opentelemetry-exporter-otlp-proto-http is not "
-            "installed (%s): no spans are sent",
-            error,
-        )
+def _provider(exporters: list[str]) -> TracerProvider | None:
+    """A provider of its own that sends spans to `exporters`, set as the process's."""
+    processors: list[SpanProcessor] = []
+    if OTLP in exporters:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError as error:
+            log.error(
+                "spans are to go over OTLP, but opentelemetry-exporter-otlp-proto-http is not "
+                "installed (%s)",
+                error,
+            )
+        else:
+            processors.append(BatchSpanProcessor(OTLPSpanExporter()))
+    if CONSOLE in exporters:
+        processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
+    if not processors:
         return None
-    name = environ.get(SERVICE_NAME) or environ.get(SITE_NAME) or DEFAULT_SERVICE_NAME
+    name = os.environ.get(SERVICE_NAME) or os.environ.get(SITE_NAME) or DEFAULT_SERVICE_NAME
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    for processor in processors:
+        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     return provider
 
