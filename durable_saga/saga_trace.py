@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 from durable_saga import tracing
 from durable_saga.decisions import forward_result, timed_out
@@ -33,12 +34,6 @@ from durable_saga.traces import (
     decision_record,
     saga_record,
 )
-
-# SDK history event types (azure.durable_functions.models.history.HistoryEventType).
-EXECUTION_STARTED = 0
-TASK_COMPLETED = 5
-TASK_FAILED = 6
-ORCHESTRATOR_STARTED = 12
 
 _OUTCOMES = {
     StepStatus.SUCCEEDED: "succeeded",
@@ -166,7 +161,8 @@ class SagaTrace:
             self._ended = {
                 getattr(event, "TaskScheduledId", None): event.timestamp
                 for event in _new_events(self.context)
-                if event.event_type in (TASK_COMPLETED, TASK_FAILED)
+                if event.event_type
+                in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED)
             }
         ended: datetime = self._ended.get(task.id, self.context.current_utc_datetime)
         return ended
@@ -175,7 +171,11 @@ class SagaTrace:
 def _new_events(context: df.DurableOrchestrationContext) -> list[Any]:
     """The events after the history's last OrchestratorStarted: what this episode brought."""
     history = context.histories
-    starts = [i for i, event in enumerate(history) if event.event_type == ORCHESTRATOR_STARTED]
+    starts = [
+        i
+        for i, event in enumerate(history)
+        if event.event_type == HistoryEventType.ORCHESTRATOR_STARTED
+    ]
     return history[starts[-1] + 1 :] if starts else []
 
 
@@ -183,7 +183,7 @@ def _execution_id(context: df.DurableOrchestrationContext) -> str:
     """The execution's id, from its ExecutionStarted event (a restart of the instance is a new
     execution, whose spans are not this one's)."""
     for event in context.histories:
-        if event.event_type == EXECUTION_STARTED:
+        if event.event_type == HistoryEventType.EXECUTION_STARTED:
             instance = getattr(event, "OrchestrationInstance", None) or {}
             return str(instance.get("ExecutionId") or "")
     return ""

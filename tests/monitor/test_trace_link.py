@@ -10,16 +10,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.durable_saga.bookings import APP
-from tests.e2e.app_process import DURABLE_HOST, AppConfig, AppLauncher, RunningApp
-from tests.http_client import call, post_json, wait_for
+from tests.e2e.app_process import AppConfig, RunningApp
 from tests.tracing import REQUEST, TRACE_ID
 
-from .conftest import DESKTOP, Monitor
+from .bookings import bookings_app, monitor_tab
 
 pytestmark = pytest.mark.monitor
 
-START_URL = "runtime/webhooks/durabletask/orchestrators/BookingSaga"
 VIEWER = "https://jaeger.example/trace/{traceId}"
 BOOKINGS = {
     "booking-traced": {"traceContext": REQUEST.model_dump(exclude_none=True)},
@@ -37,41 +34,13 @@ def bookings(
         table_prefix="TB",
         settings={"SAGA_TRACE_URL": VIEWER},
     )
-    launcher = AppLauncher(
-        DURABLE_HOST,
-        config,
-        tmp_path_factory.mktemp("traced-bookings"),
-        app_dir=APP,
-        options=("--storage", "memory", "--virtual-time"),
-        probe="bookings",
-    )
-    running = launcher.start()
-    try:
-        for booking_id, asked in BOOKINGS.items():
-            booking = {"bookingId": booking_id, "traveller": "alice", **asked}
-            reply = post_json(f"{running.base_url}/{START_URL}/{booking_id}", booking)
-            assert reply.status == 202, str(reply)
-        for booking_id in BOOKINGS:
-            wait_for(f"{booking_id} to finish", lambda b=booking_id: _finished(running, b), 30)
+    with bookings_app(config, tmp_path_factory.mktemp("traced-bookings"), BOOKINGS) as running:
         yield running
-    finally:
-        launcher.stop_all()
-
-
-def _finished(running: RunningApp, booking_id: str) -> bool | None:
-    view = call("GET", running.url(f"bookings/{booking_id}")).json()
-    return view.get("stage") == "finished" or None
 
 
 @pytest.fixture
 def page(browser: Browser, bookings: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport=DESKTOP)
-    tab = Monitor(context.new_page(), bookings.base_url)
-    tab.page.on("console", tab.record)
-    tab.page.on("pageerror", lambda error: tab.errors.append(f"page error: {error}"))
-    yield tab.page
-    context.close()
-    assert tab.errors == [], "the page reported JavaScript errors"
+    yield from monitor_tab(browser, bookings)
 
 
 def test_a_traced_saga_links_its_trace_id_to_the_viewer(page: Page, bookings: RunningApp) -> None:
