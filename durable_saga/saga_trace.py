@@ -73,14 +73,14 @@ class SagaTrace:
     def call(self, step_name: str, activity: str) -> Any:
         """Schedule the next attempt of `activity` (the step's forward or its compensation) and
         return its task. Its payload carries the attempt's own span when the saga is traced."""
-        step = self.steps[step_name]
+        if self.spans is None:
+            return self.context.call_activity(activity, self.payload, expected_type=dict)
         number = self.attempts.get(activity, 0) + 1
         self.attempts[activity] = number
-        payload = self.payload
-        if self.spans is not None:
-            payload = traced_payload(self.payload, self.spans.attempt_context(activity, number))
+        payload = traced_payload(self.payload, self.spans.attempt_context(activity, number))
         task = self.context.call_activity(activity, payload, expected_type=dict)
-        attempt = AttemptSpan(
+        step = self.steps[step_name]
+        self.scheduled[task] = AttemptSpan(
             activity=activity,
             step=step.name,
             stage=self.saga.stage_of(step).name,
@@ -88,7 +88,6 @@ class SagaTrace:
             attempt=number,
             scheduled=self.context.current_utc_datetime,
         )
-        self.scheduled[task] = attempt
         return task
 
     def answered(self, task: Any) -> None:

@@ -131,8 +131,9 @@ async def _start(
             if isinstance(saga_input, BaseModel):
                 saga_input = saga_input.model_dump(mode="json")
             trace_context = tracing.context_of(span)
-            if trace_context is not None:
-                saga_input[TRACE_CONTEXT_FIELD] = trace_context.model_dump(exclude_none=True)
+            if trace_context is not None and isinstance(saga_input, dict):
+                trace = trace_context.model_dump(exclude_none=True)
+                saga_input = {**saga_input, TRACE_CONTEXT_FIELD: trace}
             try:
                 await client.start_new(starter.name, saga_id, saga_input)
             except Exception as error:
