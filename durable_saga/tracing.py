@@ -311,6 +311,8 @@ def current(trace_context: TraceContext | None) -> Iterator[None]:
     if trace_context is None:
         yield
         return
+    # A process that only runs activities decides here where its spans go, like any other.
+    tracer()
     remote = NonRecordingSpan(_span_context(trace_context, trace_context.span_id))
     token = otel_context.attach(trace.set_span_in_context(remote))
     try:

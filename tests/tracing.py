@@ -68,8 +68,9 @@ def _time(nanoseconds: int) -> datetime:
 class Spans:
     """The spans the toolkit finished while a test ran."""
 
-    def __init__(self, exporter: InMemorySpanExporter) -> None:
+    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider) -> None:
         self.exporter = exporter
+        self.provider = provider  # what an app's own code would trace with
 
     def all(self) -> list[Span]:
         """Every span finished so far, in the order they started: by their start time, and
@@ -98,7 +99,7 @@ def spans() -> Iterator[Spans]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.use(provider)
     try:
-        yield Spans(exporter)
+        yield Spans(exporter, provider)
     finally:
         tracing.use(None)
         provider.shutdown()

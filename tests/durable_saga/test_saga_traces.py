@@ -347,3 +347,24 @@ async def test_every_failure_point_of_a_traced_saga_keeps_the_invariants_in_one_
     for saga in sagas:
         run = [span for span in reported if span["saga.execution_id"] == saga["saga.execution_id"]]
         assert_one_trace(run)
+
+
+async def test_spans_an_activitys_own_code_starts_are_children_of_its_attempt(
+    spans: Spans,
+) -> None:
+    services = spans.provider.get_tracer("booking services")
+
+    def hold_seat(booking: Any) -> dict[str, Any]:
+        assert booking == BOOKING, "the adapter hands the service its payload alone"
+        with services.start_as_current_span("seat map lookup"):
+            return {"ok": True}
+
+    ok = saga_activity(lambda _: {"ok": True})
+    activities = {name: ok for name in ACTIVITIES} | {"HoldSeat": saga_activity(hold_seat)}
+    async with DurableTestEnv(APP, activities=activities, start_time=START) as env:
+        await env.start("BookingSaga", traced(BOOKING), INSTANCE)
+        await env.wait_for(INSTANCE, "Completed")
+
+    lookup = spans.one("seat map lookup")
+    assert lookup.trace_id == TRACE_ID
+    assert lookup.parent_id == spans.one("HoldSeat").span_id
