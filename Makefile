@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # checkov, with the exact versions of its many dependencies, in a venv of its own.
 CHECKOV_VENV := .venv-checkov
 PORT ?= 7071
+# Extra options for `make bench`: BENCH_FLAGS=--tracing also runs the app traced over OTLP.
+BENCH_FLAGS ?=
 
 .PHONY: install browser test lint typecheck infra run func bench screenshots clean
 
@@ -72,7 +74,7 @@ func: install
 	. $(BIN)/activate && func start --port $(PORT)
 
 bench: install
-	$(BIN)/python -m bench.saga_bench --write docs/benchmarks.md
+	$(BIN)/python -m bench.saga_bench --write docs/benchmarks.md $(BENCH_FLAGS)
 
 screenshots: install browser
 	$(BIN)/python -m tests.monitor.screenshots

@@ -7,5 +7,7 @@ from durable_saga.monitor import command_compensation
 from saga.monitor import ORDER_MONITOR
 
 
-async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await command_compensation(ORDER_MONITOR, req, df.DurableOrchestrationClient(client))
+async def main(req: func.HttpRequest, client: str, context: func.Context) -> func.HttpResponse:
+    return await command_compensation(
+        ORDER_MONITOR, req, df.DurableOrchestrationClient(client), context
+    )

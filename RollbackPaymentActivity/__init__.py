@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from durable_saga import saga_activity
 from saga.models import PricedOrder
 from saga.storage import ledgers
 
 
+@saga_activity
 def main(order: Any) -> dict[str, Any]:
     priced = PricedOrder.model_validate(order)
     books = ledgers()

@@ -6,5 +6,5 @@ import azure.functions as func
 from saga.http import start_saga
 
 
-async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:
-    return await start_saga(req, df.DurableOrchestrationClient(starter))
+async def main(req: func.HttpRequest, starter: str, context: func.Context) -> func.HttpResponse:
+    return await start_saga(req, df.DurableOrchestrationClient(starter), context)

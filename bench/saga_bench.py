@@ -15,6 +15,12 @@ compensates); each client starts a saga and polls its status until it is termina
   durabletask           the same saga shape on durabletask-python's in-memory backend, in one
                         process with its clients.
 
+`--tracing` runs each durable_host runtime twice, the second time traced: the app exports every
+saga's spans over OTLP/HTTP (batched, as durable_saga.tracing configures it) to a receiver on
+loopback (bench.otlp_receiver, a process of its own whose CPU is counted apart), and the ratio of
+traced to untraced is printed. Without it, tracing is off in every run, whatever OTEL_* or
+APPLICATIONINSIGHTS_* variables the shell holds.
+
 Prints a Markdown table, the ratios of ours to each peer and, for runs of 2000 sagas or more, the
 throughput of the first thousand against the last; `--write FILE` also records them with the
 machine they ran on.
@@ -34,7 +40,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +70,9 @@ SPREAD = 64
 LEDGER_PREFIX = "Bench"
 OURS = "durable_host + Azurite"
 HOT = "durable_host + Azurite, one hot SKU"
+TRACED = ", traced over OTLP"
+# Variables that would turn tracing on in the app (durable_saga.tracing); a run sets its own.
+TRACING_VARIABLES = ("OTEL_", "APPLICATIONINSIGHTS_")
 
 
 def _sku(index: int) -> str:
@@ -76,7 +86,7 @@ def _customer(index: int) -> str:
 
 
 def _app_environment(connection_string: str) -> dict[str, str]:
-    environ = dict(os.environ)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(TRACING_VARIABLES)}
     environ.update(
         AzureWebJobsStorage=connection_string,
         SAGA_DEMO_DATA="true",
@@ -98,19 +108,24 @@ def _seed(environ: dict[str, str], sagas: int) -> None:
 
 
 async def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    await _wait_for(f"{base_url}/api/inventory/{_sku(0)}", process, "the host")
+
+
+async def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    """Until `url` answers 200; fails when the process exits or a minute has passed."""
     deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the host exited with code {process.returncode} while starting")
+                raise RuntimeError(f"{what} exited with code {process.returncode} while starting")
             try:
-                async with http.get(f"{base_url}/api/inventory/{_sku(0)}") as response:
+                async with http.get(url) as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError("the host did not serve within 60 s")
+    raise RuntimeError(f"{what} did not serve within 60 s")
 
 
 async def _start_order(base_url: str, hot: bool, http: aiohttp.ClientSession, index: int) -> str:
@@ -166,11 +181,43 @@ def _by_part(requests: Counter[str]) -> dict[str, int]:
     return parts
 
 
-def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = False) -> RunResult:
-    with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch:
+@contextmanager
+def _otlp_receiver(scratch: Path, environ: dict[str, str]) -> Iterator[int]:
+    """bench.otlp_receiver as a process of its own, the app's spans sent to it; its pid."""
+    port = free_port()
+    with open(scratch / "otlp.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.otlp_receiver", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        asyncio.run(_wait_for(f"{endpoint}/received", process, "the OTLP receiver"))
+        environ.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_SERVICE_NAME="saga-bench")
+        yield process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+async def _spans_received(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        received: int = (await response.json())["spans"]
+        return received
+
+
+def run_durable_host(
+    sagas: int, concurrency: int, poll: float, hot: bool = False, traced: bool = False
+) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="saga-bench-") as scratch, ExitStack() as stack:
         azurite = Azurite(Path(scratch) / "azurite", access_log=True)
         with azurite:
             environ = _app_environment(azurite.connection_string)
+            receiver = None
+            if traced:
+                receiver = stack.enter_context(_otlp_receiver(Path(scratch), environ))
             hub = resolve_hub_name(None, read_host_settings(ROOT, environ), environ)
             tagged = can_tag()
             if not tagged:
@@ -194,6 +241,8 @@ def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = Fals
                     asyncio.run(_wait_until_serving(base_url, process))
                     before = storage_requests(azurite.log_file, hub, tagged)
                     processes = {"host": process.pid, "Azurite": azurite.pid}
+                    if receiver is not None:
+                        processes["OTLP receiver"] = receiver
                     cpu_before = _cpu_seconds(processes)
                     elapsed, results = asyncio.run(
                         run_load(
@@ -213,8 +262,13 @@ def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = Fals
                 finally:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=60)
+            spans = None
+            if traced:
+                # The host exports what it still holds as it stops.
+                received = environ["OTEL_EXPORTER_OTLP_ENDPOINT"] + "/received"
+                spans = asyncio.run(_spans_received(received))
     return RunResult(
-        name=HOT if hot else OURS,
+        name=(HOT if hot else OURS) + (TRACED if traced else ""),
         sagas=sagas,
         seconds=elapsed,
         latencies=[latency for latency, _, _ in results],
@@ -222,6 +276,7 @@ def run_durable_host(sagas: int, concurrency: int, poll: float, hot: bool = Fals
         ended=[ended for _, _, ended in results],
         storage_requests=_by_part(requests),
         cpu_seconds=cpu,
+        spans=spans,
     )
 
 
@@ -270,6 +325,12 @@ def report(results: list[RunResult], sagas: int, concurrency: int, poll: float) 
                 f"\n{result.name}: {first:.1f} sagas/s over the first thousand to end, "
                 f"{last:.1f} over the last thousand ({(last / first - 1) * 100:+.0f}%).\n"
             )
+    for result in results:
+        if result.spans is not None:
+            text += (
+                f"\n{result.name}: {result.spans / result.sagas:.1f} spans per saga reached the "
+                "OTLP receiver.\n"
+            )
     ours = by_name.get(OURS)
     if ours is not None and ours.cpu_seconds:
         # Whatever the scheduling, the machine cannot run more sagas per second than this.
@@ -310,7 +371,14 @@ COMPARED = [
     (OURS, DBOS_NAME),
     (OURS, PEER_NAME),
     (MEMORY_NAME, PEER_NAME),
+    (OURS + TRACED, OURS),
+    (HOT + TRACED, HOT),
 ]
+# What `--tracing` runs again, traced, right after each.
+TRACED_RUNTIMES: dict[str, Callable[[int, int, float], RunResult]] = {
+    "durable_host": functools.partial(run_durable_host, traced=True),
+    "durable_host-hot-sku": functools.partial(run_durable_host, hot=True, traced=True),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"which runtimes to run, of {', '.join(RUNTIMES)} (all)",
     )
     parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also run each durable_host runtime with its spans exported over OTLP/HTTP",
+    )
+    parser.add_argument(
         "--write", type=Path, help="also write the table into this Markdown file (all runtimes)"
     )
     args = parser.parse_args(argv)
@@ -341,11 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write and set(args.runtimes) != set(RUNTIMES):
         parser.error("--write records a run of every runtime; leave out --runtimes")
     poll = args.poll_ms / 1000
-    results = [
-        run(args.sagas, args.concurrency, poll)
-        for name, run in RUNTIMES.items()
-        if name in args.runtimes
-    ]
+    results = []
+    for name, run in RUNTIMES.items():
+        if name in args.runtimes:
+            results.append(run(args.sagas, args.concurrency, poll))
+            if args.tracing and name in TRACED_RUNTIMES:
+                results.append(TRACED_RUNTIMES[name](args.sagas, args.concurrency, poll))
     text = report(results, args.sagas, args.concurrency, poll)
     print(text)
     if args.write:

@@ -38,6 +38,8 @@ class RunResult:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     # When each saga ended, in seconds from the start of the load (where the run records it).
     ended: list[float] = field(default_factory=list)
+    # Spans that reached the OTLP receiver, for a traced run.
+    spans: int | None = None
 
     @property
     def rate(self) -> float:

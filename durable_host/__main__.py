@@ -6,8 +6,8 @@ and keeps the wall clock's pace while something does: for demos and for other ap
 tests. The start banner says which of each is in use.
 
 The function list and URLs go to stdout (as Core Tools prints them); logs go to stderr. SIGINT and
-SIGTERM stop the host cleanly (exit code 0); a problem at start is one message on stderr and exit
-code 1.
+SIGTERM stop the host cleanly (exit code 0), and give the spans the app's OpenTelemetry SDK still
+holds two seconds to leave; a problem at start is one message on stderr and exit code 1.
 
 Settings follow Core Tools: local.settings.json `Values` fill environment variables that are unset
 or empty, and a variable already set in the environment wins (the skipped names are logged).
@@ -24,6 +24,8 @@ import signal
 import sys
 from pathlib import Path
 
+from opentelemetry import trace
+
 from durable_host.azurite import AzuriteError
 from durable_host.config import DEFAULT_PORT, StartupError, read_local_settings
 from durable_host.contracts import FunctionKind
@@ -31,6 +33,8 @@ from durable_host.function_spec import FunctionSpec
 from durable_host.host import STORAGE_KINDS, TABLE_STORAGE, LocalHost
 
 INDENT = " " * 8
+# How long a stopping host waits for the app's spans to be exported.
+TELEMETRY_FLUSH_MILLIS = 2000
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -133,8 +137,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def flush_telemetry() -> None:
+    """Export the spans the app's OpenTelemetry SDK still holds (a batch exporter sends every
+    few seconds), within TELEMETRY_FLUSH_MILLIS: the SDK does it from an atexit hook, which the
+    exit below skips."""
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if callable(flush):
+        flush(TELEMETRY_FLUSH_MILLIS)
+
+
 if __name__ == "__main__":
     exit_code = main()
+    flush_telemetry()
     # The host has stopped (server, engine, storage). A function still running in a worker
     # thread would hold up the interpreter's exit until it returns, so leave without waiting.
     sys.stdout.flush()

@@ -5,6 +5,7 @@ runs it (`orchestrator`), reports its progress and result, draws its timeline an
 monitor (a `SagaMonitor`, with durable_saga.monitor's endpoints). See docs/toolkit.md.
 """
 
+from durable_saga.activity import saga_activity
 from durable_saga.declaration import Retries, Saga, Stage, Step
 from durable_saga.documents import SagaPolicy, StepOutcome
 from durable_saga.orchestrator import OPERATOR_DECISION, orchestrator
@@ -22,4 +23,5 @@ __all__ = [
     "Step",
     "StepOutcome",
     "orchestrator",
+    "saga_activity",
 ]

@@ -24,7 +24,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from durable_saga.documents import MAX_STEP_DEADLINE_SECONDS, Ending, SagaPolicy
+from durable_saga.documents import (
+    MAX_STEP_DEADLINE_SECONDS,
+    TRACE_CONTEXT_FIELD,
+    Ending,
+    SagaPolicy,
+    split_trace_context,
+)
 
 # Step and stage names are JSON keys of the status and the lanes' keys on the timeline.
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -146,6 +152,11 @@ class Saga:
         _unique("activity", [a for s in steps for a in (s.forward, s.compensate) if a is not None])
         if input is not None and payload is not None and payload not in input.model_fields:
             raise ValueError(f"saga {name!r}: {input.__name__} has no field {payload!r}")
+        if input is not None and TRACE_CONTEXT_FIELD in input.model_fields:
+            raise ValueError(
+                f"saga {name!r}: {input.__name__} has a field {TRACE_CONTEXT_FIELD!r}, which "
+                "the toolkit keeps for the saga's trace context"
+            )
         for attribute, value in (
             ("name", name),
             ("stages", stages),
@@ -174,7 +185,10 @@ class Saga:
                 yield step, step.compensate, True
 
     def read_input(self, raw: Any) -> Any:
-        """The orchestrator's input, validated; ValueError names the model and every problem."""
+        """The orchestrator's input, validated; ValueError names the model and every problem.
+        The toolkit's trace context field is not the domain's: it is read apart
+        (documents.split_trace_context) and never reaches the model."""
+        raw, _ = split_trace_context(raw)
         if self.input is None:
             return raw
         try:

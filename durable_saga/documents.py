@@ -11,7 +11,15 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 _FORBIDDEN_ID_CHARS = set("/\\#?")
 
@@ -113,6 +121,50 @@ class Phase(StrEnum):
     FINISHED = "finished"
 
 
+TRACE_CONTEXT_FIELD = "traceContext"
+"""The toolkit's field in a saga's input, an activity's payload and an operator's decision: the
+W3C trace context of the span the saga, the attempt or the decision belongs under."""
+
+
+class TraceContext(Document):
+    """Where a span sits in a trace, as W3C Trace Context carries it between processes: the
+    `traceparent` (version, trace id, parent span id, flags) and the vendors' `tracestate`."""
+
+    traceparent: str = Field(pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+    tracestate: str | None = Field(default=None, max_length=512)
+
+    @property
+    def trace_id(self) -> str:
+        return self.traceparent[3:35]
+
+    @property
+    def span_id(self) -> str:
+        return self.traceparent[36:52]
+
+    @property
+    def sampled(self) -> bool:
+        return bool(int(self.traceparent[53:55], 16) & 0x01)
+
+    @field_validator("traceparent")
+    @classmethod
+    def _ids_not_zero(cls, traceparent: str) -> str:
+        if not int(traceparent[3:35], 16) or not int(traceparent[36:52], 16):
+            raise ValueError("a trace id or span id of zeros names no span")
+        return traceparent
+
+
+def split_trace_context(document: Any) -> tuple[Any, TraceContext | None]:
+    """A document without the toolkit's trace context field, and that context (None when there
+    is none, or it is not one: a malformed trace context is ignored, as W3C asks)."""
+    if not isinstance(document, dict) or TRACE_CONTEXT_FIELD not in document:
+        return document, None
+    rest = {key: value for key, value in document.items() if key != TRACE_CONTEXT_FIELD}
+    try:
+        return rest, TraceContext.model_validate(document[TRACE_CONTEXT_FIELD])
+    except ValidationError:
+        return rest, None
+
+
 MAX_NOTE_LENGTH = 500
 
 
@@ -162,6 +214,8 @@ class OperatorDecision(OperatorCommand):
     """
 
     operatorRetries: int = Field(ge=0)
+    # The span of the request that sent it (durable_saga.monitor), for the saga's trace.
+    traceContext: TraceContext | None = None
 
 
 class CompensationRequest(OperatorCommand):
@@ -181,6 +235,30 @@ class Resolution(Document):
 
     note: str
     resolvedAt: str
+
+
+ACTIVITY_PAYLOAD_FIELD = "payload"
+
+
+def traced_payload(payload: Any, trace_context: TraceContext) -> dict[str, Any]:
+    """What an attempt of a traced saga's activity receives: its payload, and the trace context
+    of the attempt's span."""
+    return {
+        TRACE_CONTEXT_FIELD: trace_context.model_dump(exclude_none=True),
+        ACTIVITY_PAYLOAD_FIELD: payload,
+    }
+
+
+def untraced_payload(received: Any) -> tuple[Any, TraceContext | None]:
+    """An activity's payload and its attempt's trace context (None for a payload sent without
+    one: a saga started while tracing was off, or before it was traced at all)."""
+    if isinstance(received, dict) and set(received) == {
+        TRACE_CONTEXT_FIELD,
+        ACTIVITY_PAYLOAD_FIELD,
+    }:
+        payload, trace_context = split_trace_context(received)
+        return payload[ACTIVITY_PAYLOAD_FIELD], trace_context
+    return received, None
 
 
 class Ending(BaseModel):

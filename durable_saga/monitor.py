@@ -15,12 +15,16 @@ import hashlib
 import html
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib import resources
+from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
+from opentelemetry.trace import Span
 
+from durable_saga import tracing
 from durable_saga.actions import (
     DEFAULT_TERMINATE_REASON,
     MAX_REASON_LENGTH,
@@ -28,7 +32,14 @@ from durable_saga.actions import (
     available_actions,
 )
 from durable_saga.documents import CompensationRequest, OperatorDecision, Phase
-from durable_saga.errors import FieldError, InvalidRequest, NotWaiting, Rejected, ServiceUnavailable
+from durable_saga.errors import (
+    FieldError,
+    InvalidRequest,
+    Misconfigured,
+    NotWaiting,
+    Rejected,
+    ServiceUnavailable,
+)
 from durable_saga.http import (
     RETRY_AFTER_SECONDS,
     SagaClient,
@@ -44,10 +55,18 @@ from durable_saga.instances import HostUnavailable, TokenRefused, query_instance
 from durable_saga.listing import parse_list_query, saga_page
 from durable_saga.orchestrator import OPERATOR_DECISION
 from durable_saga.timeline import build_timeline, deadlines_of, timeline_json, unwrapped
+from durable_saga.traces import OPERATOR_ACTION, SAGA_ID, SAGA_NAME
 from durable_saga.validation import parse_body, parse_identifier
-from durable_saga.views import SagaMonitor, saga_summary, saga_view
+from durable_saga.views import (
+    InstanceSnapshot,
+    SagaMonitor,
+    check_trace_viewer,
+    saga_summary,
+    saga_view,
+)
 
 PAGE = "index.html"
+TRACE_VIEWER_SETTING = "SAGA_TRACE_URL"
 STYLE_TAG = '<link rel="stylesheet" href="monitor.css">'
 SCRIPT_TAG = '<script src="monitor.js"></script>'
 CONFIG_SLOT = 'data-monitor="{}"'
@@ -91,7 +110,8 @@ async def get_saga(
         details = {}
         if monitor.details is not None:
             details = dict(await monitor.details(saga_id, instance.saga_input(monitor.saga)))
-        return json_response(saga_view(monitor, saga_id, instance, details))
+        view = saga_view(monitor, saga_id, instance, details, trace_viewer())
+        return json_response(view)
     except Exception as error:
         return failure_response(error, f"reading {monitor.a_noun}")
 
@@ -191,18 +211,54 @@ async def terminate_saga(
 
 
 async def command_compensation(
-    monitor: SagaMonitor, req: func.HttpRequest, client: SagaClient
+    monitor: SagaMonitor,
+    req: func.HttpRequest,
+    client: SagaClient,
+    context: func.Context | None = None,
 ) -> func.HttpResponse:
     """POST /api/{collection}/{id}/compensation: an operator's decision for a saga whose
     compensation still fails. `{"action": "retry"}` runs the failed compensations again;
     `{"action": "resolve", "note": "..."}` ends the saga resolved_manually. 202 `{<id_field>,
     action, statusUri}`; 400 bad body; 404 unknown saga; 409 when the saga is not in stage
     needs_attention.
-    """
+
+    While tracing is on, a command for a saga that has a trace is a server span in that trace,
+    under the request that started the saga (linked to the caller's span when that is sampled),
+    and the decision carries the span's context, so the saga's span of the decision as it
+    received it is that span's child."""
     try:
         saga_id = _saga_id(monitor, req)
         command = parse_body(req.get_body(), CompensationRequest)
         instance = snapshot(await saga_status(monitor, client, saga_id))
+    except Exception as error:
+        return failure_response(error, "commanding a compensation")
+    attributes = {
+        "http.request.method": req.method,
+        "url.path": urlsplit(req.url).path,
+        SAGA_NAME: monitor.saga.name,
+        SAGA_ID: saga_id,
+        OPERATOR_ACTION: command.action,
+    }
+    name = f"{req.method} {_route(req, saga_id, monitor.id_field)}"
+    caller = getattr(context, "trace_context", None)
+    within = instance.trace_context()
+    with tracing.request_span(name, caller, attributes, within) as span:
+        response = await _decide(monitor, req, client, saga_id, command, instance, span)
+        tracing.answered(span, response.status_code)
+        return response
+
+
+async def _decide(
+    monitor: SagaMonitor,
+    req: func.HttpRequest,
+    client: SagaClient,
+    saga_id: str,
+    command: CompensationRequest,
+    instance: InstanceSnapshot,
+    span: Span | None,
+) -> func.HttpResponse:
+    """Hand the saga the operator's decision, if it waits for one."""
+    try:
         attention = instance.operator_wait()
         if attention is None:
             progress, runtime_status = instance.progress(), instance.runtime_status
@@ -221,9 +277,13 @@ async def command_compensation(
             action=command.action,
             note=command.note,
             operatorRetries=attention.operatorRetries,
+            traceContext=tracing.context_of(span),
         )
         try:
-            await client.raise_event(saga_id, OPERATOR_DECISION, decision.model_dump(mode="json"))
+            # An untraced decision is the document it always was.
+            untraced = {"traceContext"} if decision.traceContext is None else None
+            event = decision.model_dump(mode="json", exclude=untraced)
+            await client.raise_event(saga_id, OPERATOR_DECISION, event)
         except Exception as error:
             raise ServiceUnavailable(
                 f"the Durable host did not take the decision for {saga_id!r}: {error}"
@@ -239,6 +299,13 @@ async def command_compensation(
         )
     except Exception as error:
         return failure_response(error, "commanding a compensation")
+
+
+def _route(req: func.HttpRequest, saga_id: str, id_field: str) -> str:
+    """The request's path with the saga's id as its route parameter (`/api/orders/{orderId}/
+    compensation`): a span's name names the route, not one saga."""
+    segments = urlsplit(req.url).path.split("/")
+    return "/".join(f"{{{id_field}}}" if unquote(part) == saga_id else part for part in segments)
 
 
 def monitor_page(monitor: SagaMonitor, req: func.HttpRequest) -> func.HttpResponse:
@@ -297,6 +364,18 @@ def assemble_page(monitor: SagaMonitor) -> tuple[str, str]:
 
 def _digest(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def trace_viewer() -> str | None:
+    """The app setting SAGA_TRACE_URL: a trace viewer's URL template, with {traceId} where the
+    trace id goes (None when unset); Misconfigured (a 500 naming it) when it is not one."""
+    template = os.environ.get(TRACE_VIEWER_SETTING, "").strip()
+    if not template:
+        return None
+    try:
+        return check_trace_viewer(template)
+    except ValueError as error:
+        raise Misconfigured(f"{TRACE_VIEWER_SETTING}: {error}") from error
 
 
 def _saga_id(monitor: SagaMonitor, req: func.HttpRequest) -> str:

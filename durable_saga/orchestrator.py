@@ -12,13 +12,14 @@ open (durable_saga.waiting).
 
 Replay rules hold throughout: no wall clock, no randomness, no settings and no I/O here. The
 policy travels in the input or the declaration, and time comes from `context.current_utc_datetime`.
+The saga's trace (durable_saga.saga_trace) gives every attempt its payload and reports the spans
+of what is new in each episode; a replay reports nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator, Sequence
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -46,8 +47,10 @@ from durable_saga.documents import (
     Resolution,
     StepResult,
     StepStatus,
+    split_trace_context,
 )
-from durable_saga.waiting import Attempts, external_event, run_with_retries, settle_all
+from durable_saga.saga_trace import SagaTrace
+from durable_saga.waiting import Attempts, external_event, run_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +77,27 @@ class _Run:
     def __init__(self, saga: Saga, context: df.DurableOrchestrationContext) -> None:
         self.saga = saga
         self.context = context
+        raw = context.get_input(expected_type=dict)
         # The only failure the saga lets escape: a bad input, before any step has run.
-        self.input = saga.read_input(context.get_input(expected_type=dict))
-        self.payload = saga.payload_of(self.input)
+        self.input = saga.read_input(raw)
         self.plans: dict[str, StepPlan] = saga.plan(saga.policy_of(self.input))
+        _, trace_context = split_trace_context(raw)
+        self.trace = SagaTrace(
+            saga, context, saga.payload_of(self.input), trace_context, self.plans
+        )
         self.results: dict[str, StepResult] = {step.name: PENDING for step in saga.steps}
         self.stage = saga.stages[0]
         self.operator_retries = 0
 
     def run(self) -> SagaRun:
-        self.report(Phase.STARTED)
         for index, stage in enumerate(self.saga.stages):
-            if index > 0:
-                self.stage = stage
-                self.report(Phase.STARTED)
+            self.stage = stage
+            self.report(Phase.STARTED)
+            self.trace.note("stage started", stage=stage.name)
             yield from self.run_stage(stage)
             if needs_compensation({step.name: self.results[step.name] for step in stage.steps}):
                 return (yield from self.compensate(self.saga.stages[index::-1]))
-        self.report(Phase.FINISHED, Outcome.COMPLETED)
-        return self.ending(Outcome.COMPLETED)
+        return self.finish(Outcome.COMPLETED)
 
     def run_stage(self, stage: Stage) -> Generator[Any, Any, None]:
         """Run the stage's steps in parallel until each has answered or passed its deadline."""
@@ -105,13 +110,13 @@ class _Run:
         }
 
         def answered(name: str, answer: Any) -> None:
-            self.results[name] = forward_result(attempts[name].activity, answer)
+            self.settled(name, forward_result(attempts[name].activity, answer))
             self.report(Phase.STEP_SETTLED)
 
-        answers = yield from run_with_retries(self.context, attempts, self.payload, answered)
+        answers = yield from run_with_retries(self.context, attempts, self.trace, answered)
         for step in stage.steps:
             if step.name not in answers:
-                self.results[step.name] = timed_out(self.plans[step.name].deadline)
+                self.settled(step.name, timed_out(self.plans[step.name].deadline))
 
     def compensate(self, stages: Sequence[Stage]) -> SagaRun:
         """Compensate `stages` (latest first). A stage whose failed compensations an operator
@@ -125,8 +130,7 @@ class _Run:
             self.stage = stage
             resolution = (yield from self.compensate_stage(steps)) or resolution
         outcome = Outcome.COMPENSATED if resolution is None else Outcome.RESOLVED_MANUALLY
-        self.report(Phase.FINISHED, outcome)
-        return self.ending(outcome, resolution)
+        return self.finish(outcome, resolution)
 
     def compensate_stage(self, steps: list[Step]) -> Generator[Any, Any, Resolution | None]:
         """Run the compensations of one stage's `steps` in parallel; while some still fail, wait
@@ -134,24 +138,24 @@ class _Run:
         for step in steps:
             self.results[step.name] = compensating(self.results[step.name])
         self.report(Phase.COMPENSATING)
+        self.trace.note("compensating", stage=self.stage.name)
         before = {step.name: self.results[step.name] for step in steps}
         by_name = {step.name: step for step in steps}
 
         def answered(name: str, answer: Any) -> None:
             result = rollback_result(by_name[name], before[name], answer)
-            self.results[name] = result
+            self.settled(name, result)
             if result.status is StepStatus.COMPENSATION_FAILED and not self.context.is_replaying:
                 log.error("Saga %s: %s", self.context.instance_id, result.reason)
             self.report(Phase.ROLLBACK_SETTLED)
 
         def roll_back(which: list[Step]) -> Generator[Any, Any, None]:
-            tasks = {
-                step.name: self.context.call_activity_with_retry(
-                    step.compensate, self._retry_options(step), self.payload, expected_type=dict
-                )
+            attempts = {
+                step.name: Attempts(step.compensate, self.plans[step.name].compensation_retries)
                 for step in which
+                if step.compensate is not None  # to_compensate takes only steps that have one
             }
-            yield from settle_all(self.context, tasks, answered)
+            yield from run_with_retries(self.context, attempts, self.trace, answered)
 
         yield from roll_back(steps)
         while failed := failed_rollbacks(steps, self.results):
@@ -161,7 +165,15 @@ class _Run:
                 operatorRetries=self.operator_retries,
             )
             self.report(Phase.NEEDS_ATTENTION, Outcome.COMPENSATION_FAILED, attention)
-            decision = yield from operator_decision(self.context, self.operator_retries)
+            self.trace.note(
+                "waiting for an operator",
+                rollbacks=", ".join(attention.rollbacks),
+                last_error=attention.lastError,
+            )
+            decision, event = yield from operator_decision(self.context, self.operator_retries)
+            self.trace.decision(
+                event, decision.action, decision.note, self.operator_retries, decision.traceContext
+            )
             if decision.action == "resolve":
                 return Resolution(
                     note=decision.note or "",
@@ -174,10 +186,14 @@ class _Run:
             yield from roll_back(failed)
         return None
 
-    def _retry_options(self, step: Step) -> df.RetryOptions:
-        retries = self.plans[step.name].compensation_retries
-        interval_ms = retries.interval // timedelta(milliseconds=1)
-        return df.RetryOptions(interval_ms, retries.attempts)
+    def settled(self, name: str, result: StepResult) -> None:
+        self.results[name] = result
+        self.trace.note("step settled", step=name, status=result.status.value, reason=result.reason)
+
+    def finish(self, outcome: Outcome, resolution: Resolution | None = None) -> dict[str, Any]:
+        self.report(Phase.FINISHED, outcome)
+        self.trace.decided(outcome.value, self.operator_retries)
+        return self.ending(outcome, resolution)
 
     def report(
         self, phase: Phase, outcome: Outcome = Outcome.RUNNING, attention: Attention | None = None
@@ -203,11 +219,11 @@ class _Run:
 
 def operator_decision(
     context: df.DurableOrchestrationContext, operator_retries: int
-) -> Generator[Any, Any, OperatorDecision]:
-    """The next operator decision meant for this wait; a malformed one, or one meant for an
-    earlier wait (a repeated click), is logged and the wait goes on."""
+) -> Generator[Any, Any, tuple[OperatorDecision, Any]]:
+    """The next operator decision meant for this wait, and the event's task; a malformed one, or
+    one meant for an earlier wait (a repeated click), is logged and the wait goes on."""
     while True:
-        payload = yield from external_event(context, OPERATOR_DECISION)
+        payload, event = yield from external_event(context, OPERATOR_DECISION)
         try:
             decision = OperatorDecision.model_validate(payload)
         except ValidationError as error:
@@ -215,7 +231,7 @@ def operator_decision(
                 log.warning("Saga %s ignored an operator decision: %s", context.instance_id, error)
             continue
         if decision.operatorRetries == operator_retries:
-            return decision
+            return decision, event
         if not context.is_replaying:
             log.warning(
                 "Saga %s ignored a decision meant for the wait after %d operator retries "

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from durable_host.testing import DurableTestEnv, InstanceStatus, NonDeterminismError, WaitTimeout
+from durable_saga.activity import saga_activity
 from durable_saga.declaration import Saga, Step, StepPlan
 from durable_saga.documents import OperatorDecision, Phase, Progress
 from durable_saga.exploration import (
@@ -184,8 +185,9 @@ class _Services:
         self._order = itertools.count()
 
     def fakes(self) -> dict[str, Service]:
+        # Each wears the adapter the saga's own activities wear: it gets the payload alone.
         return {
-            activity: self._service(step, activity, compensates)
+            activity: saga_activity(self._service(step, activity, compensates))
             for step, activity, compensates in self.saga.activities()
         }
 

@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from durable_saga.declaration import Saga
-from durable_saga.documents import PENDING, Attention, Ending, Phase, Progress, from_json_text
+from durable_saga.documents import (
+    PENDING,
+    Attention,
+    Ending,
+    Phase,
+    Progress,
+    TraceContext,
+    from_json_text,
+    split_trace_context,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -153,6 +162,12 @@ class InstanceSnapshot:
         except ValueError:
             return None
 
+    def trace_context(self) -> TraceContext | None:
+        """The trace the saga reports to: the span of the request that started it (None for a
+        saga started while tracing was off)."""
+        _, trace_context = split_trace_context(from_json_text(self.input))
+        return trace_context
+
     def progress(self) -> Progress | None:
         return parsed(Progress, self.custom_status)
 
@@ -210,12 +225,20 @@ def saga_view(
     saga_id: str,
     instance: InstanceSnapshot,
     details: Mapping[str, Any],
+    trace_viewer: str | None = None,
 ) -> dict[str, Any]:
     """GET {collection}/{id}: the summary, and `attention` (why a saga in stage needs_attention
     waits for an operator), `operatorRetries` and `resolution` (from a completed saga's
-    result), `error` (the reason the host recorded for a failed or terminated one), then the
-    domain's `details`, so that a user sees the effects, not only the saga's belief about them."""
+    result), `error` (the reason the host recorded for a failed or terminated one), `traceId`
+    (a traced saga's trace) and `traceUrl` (where `trace_viewer`, a URL template, shows it),
+    then the domain's `details`, so that a user sees the effects, not only the saga's belief
+    about them."""
     view = saga_summary(monitor, saga_id, instance)
+    trace_context = instance.trace_context()
+    if trace_context is not None:
+        view["traceId"] = trace_context.trace_id
+        if trace_viewer is not None:
+            view["traceUrl"] = trace_url(trace_viewer, trace_context.trace_id)
     ending = instance.ending()
     progress = instance.progress()
     if progress is not None and progress.attention is not None:
@@ -228,6 +251,24 @@ def saga_view(
         view["error"] = instance.output  # the reason the host recorded
     view.update(details)
     return view
+
+
+TRACE_ID_SLOT = "{traceId}"
+
+
+def check_trace_viewer(template: str) -> str:
+    """A trace viewer's URL template (`https://jaeger.example/trace/{traceId}`), or ValueError
+    saying what is wrong with it."""
+    if not template.startswith(("https://", "http://")) or TRACE_ID_SLOT not in template:
+        raise ValueError(
+            f"{template!r} is not an http(s) URL with {TRACE_ID_SLOT} where the trace id goes"
+        )
+    return template
+
+
+def trace_url(template: str, trace_id: str) -> str:
+    """Where the viewer shows a trace: the template with the trace id in its slot."""
+    return template.replace(TRACE_ID_SLOT, trace_id)
 
 
 def _timestamp(moment: datetime | None) -> str | None:

@@ -10,48 +10,23 @@ endpoint of the toolkit gives them (durable_saga.http); table storage not answer
 from __future__ import annotations
 
 import asyncio
-import logging
 from http import HTTPStatus
-from typing import Any, Protocol
-from urllib.parse import quote
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from durable_saga import http as toolkit
-from durable_saga.errors import FieldError, ServiceUnavailable
-from durable_saga.http import (
-    RETRY_AFTER_SECONDS,
-    StatusClient,
-    error_response,
-    first_line,
-    json_response,
-    without_query,
-)
+from durable_saga.errors import FieldError
+from durable_saga.http import error_response, json_response
+from durable_saga.starting import SagaStarter, StartClient
+from durable_saga.starting import start_saga as toolkit_start
 from durable_saga.validation import parse_identifier
-from saga.models import SagaInput
+from saga.models import OrderRequest, SagaInput
+from saga.monitor import ORDER_MONITOR
 from saga.settings import load_settings
-from saga.starter import ensure_same_order, new_order_id, parse_order_request, price_order
-from saga.storage import ledgers
+from saga.starter import ensure_same_order, price_order
+from saga.storage import StorageUnavailable, ledgers
 from saga.views import customer_view, inventory_view
-from saga.workflow import ORCHESTRATOR
-
-log = logging.getLogger(__name__)
-
-
-class OrderClient(StatusClient, Protocol):
-    """The part of `azure.durable_functions.DurableOrchestrationClient` starting an order uses."""
-
-    async def start_new(
-        self, orchestration_function_name: str, instance_id: str | None, client_input: Any
-    ) -> str: ...
-
-
-class StorageUnavailable(ServiceUnavailable):
-    """Table storage did not answer (an AzureError), said in its first line."""
-
-    def __init__(self, error: AzureError) -> None:
-        super().__init__(f"table storage did not answer: {first_line(error)}")
 
 
 def failure_response(error: Exception, doing: str) -> func.HttpResponse:
@@ -61,40 +36,38 @@ def failure_response(error: Exception, doing: str) -> func.HttpResponse:
     return toolkit.failure_response(error, doing)
 
 
-async def start_saga(req: func.HttpRequest, client: OrderClient) -> func.HttpResponse:
+async def priced_saga_input(request: OrderRequest, order_id: str) -> SagaInput:
+    """The order saga's input: the order priced from the catalog (a 422 naming each unknown
+    SKU), and the retry and deadline policy of the app's settings, fixed for the saga's life."""
+    try:
+        # Table storage calls block; keep them off the event loop the Durable client runs on.
+        order = await asyncio.to_thread(lambda: price_order(ledgers().inventory, request, order_id))
+    except AzureError as error:
+        raise StorageUnavailable(error) from error
+    return SagaInput(order=order, policy=load_settings().policy)
+
+
+ORDER_STARTER = SagaStarter(
+    ORDER_MONITOR,
+    OrderRequest,
+    saga_id=lambda request: request.orderId,
+    ensure_same=ensure_same_order,
+    saga_input=priced_saga_input,
+)
+
+
+async def start_saga(
+    req: func.HttpRequest, client: StartClient, context: func.Context | None = None
+) -> func.HttpResponse:
     """POST /api/orders: validate, price, and start "OrderSaga" with the order id as instance id.
 
     202 `{orderId, statusUri}` with `Location: statusUri` (the order's GET URL), also for a
     repeat of an order already started; 400 for a bad body, 422 for unknown SKUs, 409 when the
     order id belongs to a different order. The answer names no built-in Durable URL: on Azure
-    those carry the host's system key, which callers of this API must not get.
+    those carry the host's system key, which callers of this API must not get. `context` is the
+    invocation's, whose trace context the order's trace continues.
     """
-    try:
-        request = parse_order_request(req.get_body())
-        order_id = request.orderId or new_order_id()
-        if request.orderId is not None:
-            existing = await _status(client, order_id)
-            if existing:
-                ensure_same_order(request, order_id, existing.input_)
-                return _accepted(req, order_id, _order_url(req.url, order_id))
-        # Table storage calls block; keep them off the event loop the Durable client runs on.
-        order = await asyncio.to_thread(lambda: price_order(ledgers().inventory, request, order_id))
-        saga_input = SagaInput(order=order, policy=load_settings().policy).model_dump(mode="json")
-        try:
-            await client.start_new(ORCHESTRATOR, order_id, saga_input)
-        except Exception as error:
-            # Most likely an identical request won the race between our read and our start:
-            # whatever holds the id now decides the answer, as for a repeat.
-            log.warning("starting order %s was refused (%s); reading it back", order_id, error)
-            existing = await _status(client, order_id)
-            if not existing:
-                raise ServiceUnavailable(
-                    f"the Durable host did not start order {order_id!r}: {error}"
-                ) from error
-            ensure_same_order(request, order_id, existing.input_)
-        return _accepted(req, order_id, _order_url(req.url, order_id))
-    except Exception as error:
-        return failure_response(error, "starting an order")
+    return await toolkit_start(ORDER_STARTER, req, client, context)
 
 
 def get_customer(req: func.HttpRequest) -> func.HttpResponse:
@@ -119,30 +92,6 @@ def get_inventory(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(inventory_view(item))
     except Exception as error:
         return failure_response(error, "reading a catalog item")
-
-
-async def _status(client: OrderClient, instance_id: str) -> Any:
-    """The instance's status (falsy when unknown); the host being unreachable is a 503."""
-    try:
-        return await client.get_status(instance_id, show_input=True)
-    except Exception as error:
-        raise ServiceUnavailable(
-            f"the Durable host could not report on instance {instance_id!r}: {error}"
-        ) from error
-
-
-def _accepted(req: func.HttpRequest, order_id: str, status_url: str) -> func.HttpResponse:
-    return json_response(
-        {"orderId": order_id, "statusUri": status_url},
-        HTTPStatus.ACCEPTED,
-        {"Location": status_url, "Retry-After": RETRY_AFTER_SECONDS},
-    )
-
-
-def _order_url(collection_url: str, order_id: str) -> str:
-    """GET /api/orders/{orderId}, from the URL of the orders collection: the same origin and
-    route prefix the caller used."""
-    return f"{without_query(collection_url)}/{quote(order_id, safe='')}"
 
 
 def _not_found(field: str, message: str) -> func.HttpResponse:

@@ -10,9 +10,8 @@ from typing import Any
 from azure.core.exceptions import AzureError
 
 from durable_saga.views import Column, DetailsPanel, SagaMonitor
-from saga.http import StorageUnavailable
 from saga.models import SagaInput
-from saga.storage import ledgers
+from saga.storage import StorageUnavailable, ledgers
 from saga.views import ledgers_view
 from saga.workflow import ORDER_SAGA
 

@@ -6,12 +6,10 @@ talks HTTP or Durable; `saga.http` does that.
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Any, Protocol
 
 from durable_saga.errors import FieldError, Rejected
-from durable_saga.validation import parse_body
 from durable_saga.views import parsed
 from saga.inventory import UnknownSkus
 from saga.models import OrderRequest, PricedOrder, SagaInput
@@ -33,16 +31,6 @@ class Pricer(Protocol):
     """What the starter needs from the catalog (`saga.inventory.Inventory` fits)."""
 
     def price(self, request: OrderRequest, order_id: str) -> PricedOrder: ...
-
-
-def parse_order_request(body: bytes) -> OrderRequest:
-    """Parse and validate a POST /api/orders body; raises InvalidRequest for any bad input."""
-    return parse_body(body, OrderRequest)
-
-
-def new_order_id() -> str:
-    """The id for an order that arrives without one (32 hex digits, as the Durable host makes)."""
-    return uuid.uuid4().hex
 
 
 def price_order(pricer: Pricer, request: OrderRequest, order_id: str) -> PricedOrder:

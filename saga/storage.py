@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 
 import requests
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
+from durable_saga.errors import ServiceUnavailable
+from durable_saga.http import first_line
 from saga.demo_data import seed_demo_data
 from saga.faults import FaultPlan
 from saga.inventory import Inventory
@@ -32,6 +35,13 @@ CONNECTION_POOL_SIZE = 64
 # INFO records to Application Insights, where three ledger requests per saga step would bury the
 # saga's own logs. Its warnings and errors still get through.
 REQUEST_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """Table storage did not answer (an AzureError), said in its first line: a 503."""
+
+    def __init__(self, error: AzureError) -> None:
+        super().__init__(f"table storage did not answer: {first_line(error)}")
 
 
 @dataclass(frozen=True)

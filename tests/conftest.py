@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 
 from durable_host.azurite import Azurite
+from durable_saga import tracing
+from tests.tracing import spans
+
+__all__ = ["spans"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracing_off() -> None:
+    """The tests trace only where they ask to (`spans`): not because of the OTEL_* or Application
+    Insights variables of the shell that runs them."""
+    tracing.use(None)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from typing import Any
 
 from durable_host.history import EventType
 from durable_host.testing import DurableTestEnv, InstanceStatus
+from durable_saga import saga_activity
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -69,7 +70,8 @@ class Script:
         self.env: DurableTestEnv | None = None
 
     def fakes(self) -> dict[str, Any]:
-        return {name: self._fake(name) for name in self.answers}
+        # Each wears the toolkit's adapter, as the app's activities do: it gets the payload alone.
+        return {name: saga_activity(self._fake(name)) for name in self.answers}
 
     def _fake(self, name: str) -> Any:
         async def answer(received: Any) -> Any:

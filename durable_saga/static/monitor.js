@@ -248,6 +248,12 @@
       ["Last updated", localTime(view.lastUpdatedTime)],
       ["Duration", sagaDuration(view)],
     ];
+    if (view.traceId) {
+      const trace = view.traceUrl
+        ? el("a", { href: view.traceUrl, target: "_blank", rel: "noopener noreferrer", text: view.traceId })
+        : el("code", { text: view.traceId });
+      facts.push(["Trace", trace]);
+    }
     if (view.error) facts.push(["Reason", view.error]);
     if (detail.resolution) {
       facts.push(["Resolution", `${detail.resolution.note ?? ""} (${localTime(detail.resolution.resolvedAt)})`]);

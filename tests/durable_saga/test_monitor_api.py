@@ -15,6 +15,7 @@ import pytest
 from durable_host.testing import DurableTestEnv
 from tests.durable_saga.bookings import ACTIVITIES, APP, BOOKING, INSTANCE
 from tests.scripted import Raises, needs_attention, scripted_env
+from tests.tracing import TRACE_ID, traced
 
 CARD_FAILED = "failed: Activity function 'ChargeCard' failed:  ServiceError: card network down"
 REFUND_FAILED = (
@@ -150,3 +151,46 @@ async def test_a_monitor_page_for_bookings(waiting: DurableTestEnv) -> None:
         "details": None,
     }
     assert "<script>" in answer.text and 'src="monitor.js"' not in answer.text
+
+
+TRACE_VIEWER = "https://jaeger.example/trace/{traceId}"
+
+
+async def test_a_traced_saga_shows_its_trace_id_linked_to_the_viewer() -> None:
+    settings = {"SAGA_TRACE_URL": TRACE_VIEWER}
+    async with scripted_env(APP, ACTIVITIES, BOOKING, {}, serve=True, settings=settings) as env:
+        await env.start("BookingSaga", traced(BOOKING), INSTANCE)
+        await env.start("BookingSaga", BOOKING, "untraced-1")
+        await env.wait_for(INSTANCE, "Completed")
+        await env.wait_for("untraced-1", "Completed")
+        view = await get(env, f"/api/bookings/{INSTANCE}")
+        untraced = await get(env, "/api/bookings/untraced-1")
+
+    assert view["traceId"] == TRACE_ID
+    assert view["traceUrl"] == f"https://jaeger.example/trace/{TRACE_ID}"
+    # A saga started while tracing was off has no trace to show.
+    assert "traceId" not in untraced and "traceUrl" not in untraced
+
+
+async def test_without_a_viewer_the_trace_id_is_shown_unlinked() -> None:
+    async with scripted_env(APP, ACTIVITIES, BOOKING, {}, serve=True) as env:
+        await env.start("BookingSaga", traced(BOOKING), INSTANCE)
+        await env.wait_for(INSTANCE, "Completed")
+        view = await get(env, f"/api/bookings/{INSTANCE}")
+
+    assert view["traceId"] == TRACE_ID
+    assert "traceUrl" not in view
+
+
+@pytest.mark.parametrize("template", ["jaeger.example/trace/{traceId}", "https://jaeger.example/"])
+async def test_a_viewer_template_that_cannot_link_is_named_in_a_500(template: str) -> None:
+    settings = {"SAGA_TRACE_URL": template}
+    async with scripted_env(APP, ACTIVITIES, BOOKING, {}, serve=True, settings=settings) as env:
+        await env.start("BookingSaga", traced(BOOKING), INSTANCE)
+        await env.wait_for(INSTANCE, "Completed")
+        answer = await env.request("GET", f"/api/bookings/{INSTANCE}")
+
+    assert answer.status == 500
+    [error] = answer.json()["errors"]
+    assert error["message"].startswith("the app is misconfigured: SAGA_TRACE_URL: ")
+    assert "{traceId}" in error["message"]

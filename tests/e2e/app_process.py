@@ -40,8 +40,15 @@ TEST_SETTINGS = {
     "SAGA_COMPENSATION_RETRY_INTERVAL_MS": "100",
     "SAGA_STEP_DEADLINE_SECONDS": "60",
 }
-# Inherited variables that would change what the app does; each run sets its own.
-_APP_VARIABLES = ("AzureWebJobsStorage", "SAGA_", "AzureFunctionsJobHost__")
+# Inherited variables that would change what the app does (tracing among them); each run sets its
+# own.
+_APP_VARIABLES = (
+    "AzureWebJobsStorage",
+    "SAGA_",
+    "AzureFunctionsJobHost__",
+    "OTEL_",
+    "APPLICATIONINSIGHTS_",
+)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.durable_saga.bookings import APP
-from tests.e2e.app_process import DURABLE_HOST, AppConfig, AppLauncher, RunningApp
-from tests.http_client import call, post_json, wait_for
+from tests.e2e.app_process import AppConfig, RunningApp
 
-from .conftest import DESKTOP, Monitor
+from .bookings import bookings_app, monitor_tab
 
 pytestmark = pytest.mark.monitor
 
-START_URL = "runtime/webhooks/durabletask/orchestrators/BookingSaga"
 BOOKINGS = {
     # Every service answers: both stages run, and the booking completes.
     "booking-ok": {},
@@ -34,44 +31,13 @@ def bookings(
     storage_connection_string: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
     config = AppConfig(storage=storage_connection_string, hub_name="Bookings", table_prefix="B")
-    launcher = AppLauncher(
-        DURABLE_HOST,
-        config,
-        tmp_path_factory.mktemp("bookings"),
-        app_dir=APP,
-        options=("--storage", "memory", "--virtual-time"),
-        probe="bookings",
-    )
-    running = launcher.start()
-    try:
-        for booking_id, asked in BOOKINGS.items():
-            reply = post_json(
-                f"{running.base_url}/{START_URL}/{booking_id}",
-                {"bookingId": booking_id, "traveller": "alice", **asked},
-            )
-            assert reply.status == 202, str(reply)
-        for booking_id in BOOKINGS:
-            wait_for(f"{booking_id} to settle", lambda b=booking_id: _settled(running, b), 30)
+    with bookings_app(config, tmp_path_factory.mktemp("bookings"), BOOKINGS) as running:
         yield running
-    finally:
-        launcher.stop_all()
-
-
-def _settled(running: RunningApp, booking_id: str) -> bool | None:
-    view = call("GET", running.url(f"bookings/{booking_id}")).json()
-    return view.get("stage") in ("finished", "needs_attention") or None
 
 
 @pytest.fixture
 def page(browser: Browser, bookings: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport=DESKTOP)
-    tab = Monitor(context.new_page(), bookings.base_url)
-    tab.page.on("console", tab.record)
-    tab.page.on("pageerror", lambda error: tab.errors.append(f"page error: {error}"))
-    tab.open()
-    yield tab.page
-    context.close()
-    assert tab.errors == [], "the page reported JavaScript errors"
+    yield from monitor_tab(browser, bookings)
 
 
 def test_the_list_names_bookings_and_shows_their_declared_column(page: Page) -> None:

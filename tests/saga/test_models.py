@@ -14,15 +14,20 @@ from pydantic import ValidationError
 
 from durable_saga.documents import SagaPolicy
 from durable_saga.errors import InvalidRequest
-from durable_saga.validation import parse_identifier
+from durable_saga.validation import parse_body, parse_identifier
 from saga.models import OrderRequest, PricedLine, PricedOrder, SagaInput
-from saga.starter import OrderIdConflict, ensure_same_order, parse_order_request
+from saga.starter import OrderIdConflict, ensure_same_order
 
 
 def body(**fields: Any) -> bytes:
     document: dict[str, Any] = {"customerId": "alice", "items": [{"sku": "SKU-1", "quantity": 1}]}
     document.update(fields)
     return json.dumps(document).encode()
+
+
+def parse_order_request(raw: bytes) -> OrderRequest:
+    """A POST /api/orders body, read as the order's starter reads it."""
+    return parse_body(raw, OrderRequest)
 
 
 def errors_of(raw: bytes) -> list[tuple[str, str]]:

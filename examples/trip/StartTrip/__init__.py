@@ -5,5 +5,5 @@ import azure.functions as func
 from trip_api import start_trip
 
 
-async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await start_trip(req, df.DurableOrchestrationClient(client))
+async def main(req: func.HttpRequest, client: str, context: func.Context) -> func.HttpResponse:
+    return await start_trip(req, df.DurableOrchestrationClient(client), context)

@@ -4,6 +4,9 @@ from typing import Any
 
 from booking_services import answer
 
+from durable_saga import saga_activity
 
+
+@saga_activity
 def main(booking: Any) -> dict[str, Any]:
     return answer("ChargeCard", booking)

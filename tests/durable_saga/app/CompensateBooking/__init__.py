@@ -7,5 +7,7 @@ from booking_saga import BOOKING_MONITOR
 from durable_saga.monitor import command_compensation
 
 
-async def main(req: func.HttpRequest, client: str) -> func.HttpResponse:
-    return await command_compensation(BOOKING_MONITOR, req, df.DurableOrchestrationClient(client))
+async def main(req: func.HttpRequest, client: str, context: func.Context) -> func.HttpResponse:
+    return await command_compensation(
+        BOOKING_MONITOR, req, df.DurableOrchestrationClient(client), context
+    )
